@@ -1,0 +1,33 @@
+"""MongoDB persistence for python-telegram-bot.
+
+One readable document per chat, user and conversation; a lossless, Bot-aware codec; writes that are
+acknowledged, coalesced and never silently lost.
+"""
+
+from mongo_persistence._version import __version__
+from mongo_persistence.codec import Codec, TypeCodec
+from mongo_persistence.errors import (
+    DecodingError,
+    DocumentTooLargeError,
+    EncodingError,
+    MongoPersistenceError,
+    PersistenceConnectionError,
+    PersistenceWriteError,
+)
+from mongo_persistence.persistence import DEFAULT_DATABASE, MongoPersistence
+from mongo_persistence.uri import redact_uri
+
+__all__ = [
+    "DEFAULT_DATABASE",
+    "Codec",
+    "DecodingError",
+    "DocumentTooLargeError",
+    "EncodingError",
+    "MongoPersistence",
+    "MongoPersistenceError",
+    "PersistenceConnectionError",
+    "PersistenceWriteError",
+    "TypeCodec",
+    "__version__",
+    "redact_uri",
+]

@@ -1,0 +1,594 @@
+"""The :class:`MongoPersistence` class: PTB's persistence contract mapped onto codec and store."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Final, TypeVar, overload
+
+from bson.errors import InvalidDocument
+from pymongo import AsyncMongoClient
+from pymongo.write_concern import WriteConcern
+from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
+from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
+from telegram.warnings import PTBUserWarning
+
+from mongo_persistence.codec import TAG, Codec, TypeCodec
+from mongo_persistence.errors import DecodingError, DocumentTooLargeError, EncodingError
+from mongo_persistence.store import Entry, MongoStore
+from mongo_persistence.tracker import Digests, digest_fields, encoded_size
+
+__all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
+
+_LOGGER = logging.getLogger(__name__)
+
+UD = TypeVar("UD")
+CD = TypeVar("CD")
+BD = TypeVar("BD")
+
+DEFAULT_DATABASE: Final = "ptb_persistence"
+"""The database used when neither the URI nor :paramref:`MongoPersistence.database` names one."""
+
+_BOT_DATA_ID: Final = "bot_data"
+_CALLBACK_DATA_ID: Final = "callback_data"
+
+
+def conversation_id(name: str, key: ConversationKey) -> str:
+    """The ``_id`` of a conversation document: ``'["name",chat_id,user_id]'`` (readable JSON)."""
+    return json.dumps([name, *key], separators=(",", ":"), ensure_ascii=False, default=repr)
+
+
+def _new_instance(cls: type[Any]) -> Any:
+    try:
+        return cls()
+    except TypeError:  # an __init__ that needs arguments
+        return cls.__new__(cls)
+
+
+def _is_mongomock(obj: object) -> bool:
+    return type(obj).__module__.startswith("mongomock")
+
+
+class MongoPersistence(BasePersistence[UD, CD, BD]):
+    """Makes a bot persistent in MongoDB: one readable document per chat, user and conversation.
+
+    Example:
+        .. code:: python
+
+            persistence = MongoPersistence("mongodb://localhost:27017", database="mybot")
+            application = Application.builder().token(TOKEN).persistence(persistence).build()
+
+    Every ``update_*``/``drop_*`` call returns once MongoDB acknowledged the write. Calls that
+    arrive together are sent as one ``bulk_write`` per collection; unchanged data is not written;
+    changed data is written as a diff of its top-level keys. A failed write is kept and retried.
+
+    Args:
+        target (:obj:`str` | client | database): A ``mongodb://`` URI (the persistence then owns
+            its :class:`pymongo.AsyncMongoClient` and closes it in :meth:`flush`), or a
+            :class:`pymongo.AsyncMongoClient`, a motor ``AsyncIOMotorClient``, a
+            mongomock-motor client, or an async database object of one of them (never closed here).
+        database (:obj:`str`, optional): The database name. Defaults to the URI's database, else
+            :data:`DEFAULT_DATABASE`. Ignored when :paramref:`target` is a database.
+        namespace (:obj:`str`, optional): Prefix of the collection names (``<namespace>.user_data``
+            ...), so that several bots share one database without seeing each other's data.
+        store_data (:class:`telegram.ext.PersistenceInput`, optional): Which kinds of data to
+            store. All of them by default.
+        update_interval (:obj:`int` | :obj:`float`, optional): Seconds between two persistence runs
+            of the application. Defaults to ``60``.
+        context_types (:class:`telegram.ext.ContextTypes`, optional): Custom classes for
+            ``user_data``/``chat_data``/``bot_data``; loaded data is restored into them.
+        codecs (Iterable[:class:`mongo_persistence.TypeCodec`], optional): Encoders for your own
+            classes.
+        pickle_fallback (:obj:`bool`, optional): Store values of unsupported types with
+            :mod:`pickle`. Off by default. **Anyone who can write to the database can then run
+            code in the bot.**
+        write_concern (:class:`pymongo.write_concern.WriteConcern`, optional): E.g.
+            ``WriteConcern(w="majority", j=True)``. The server's default otherwise.
+        lazy (:obj:`bool`, optional): Load no user and chat data at start-up; each entity is read
+            when the first update for it arrives. ``application.user_data`` then holds only
+            entities seen so far. Defaults to :obj:`False`.
+        refresh (:obj:`bool`, optional): Re-read the entity of every update (and ``bot_data``),
+            so that edits made in MongoDB by other programs are seen by handlers. Changes of the
+            bot not yet written are written first (only the changed keys), so none are lost.
+            Defaults to :obj:`False`.
+        flush_timeout (:obj:`float`, optional): Seconds :meth:`flush` keeps retrying failed
+            writes before it saves them to a recovery file. Defaults to ``30``.
+        recovery_dir (:obj:`str` | :obj:`pathlib.Path`, optional): Where :meth:`flush` writes
+            the recovery file. Defaults to the working directory.
+        client_kwargs (:obj:`dict`, optional): Extra keyword arguments for
+            :class:`pymongo.AsyncMongoClient` when :paramref:`target` is a URI.
+
+    Attributes:
+        store (:class:`mongo_persistence.store.MongoStore`): The I/O layer.
+        codec (:class:`mongo_persistence.Codec`): The value codec.
+        context_types (:class:`telegram.ext.ContextTypes`): The data classes.
+        lazy (:obj:`bool`): Whether user and chat data are loaded lazily.
+        refresh (:obj:`bool`): Whether entities are re-read on every update.
+        flush_timeout (:obj:`float`): Seconds :meth:`flush` retries.
+        recovery_dir (:class:`pathlib.Path` | :obj:`None`): Where unsaved data goes at flush.
+        last_recovery_file (:class:`pathlib.Path` | :obj:`None`): The file written by the last
+            :meth:`flush` that could not save everything.
+    """
+
+    @overload
+    def __init__(
+        self: MongoPersistence[dict[Any, Any], dict[Any, Any], dict[Any, Any]],
+        target: Any,
+        *,
+        database: str | None = None,
+        namespace: str | None = None,
+        store_data: PersistenceInput | None = None,
+        update_interval: float = 60,
+        codecs: Iterable[TypeCodec[Any]] = (),
+        pickle_fallback: bool = False,
+        write_concern: WriteConcern | None = None,
+        lazy: bool = False,
+        refresh: bool = False,
+        flush_timeout: float = 30.0,
+        recovery_dir: str | Path | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: MongoPersistence[UD, CD, BD],
+        target: Any,
+        *,
+        database: str | None = None,
+        namespace: str | None = None,
+        store_data: PersistenceInput | None = None,
+        update_interval: float = 60,
+        context_types: ContextTypes[Any, UD, CD, BD],
+        codecs: Iterable[TypeCodec[Any]] = (),
+        pickle_fallback: bool = False,
+        write_concern: WriteConcern | None = None,
+        lazy: bool = False,
+        refresh: bool = False,
+        flush_timeout: float = 30.0,
+        recovery_dir: str | Path | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        target: Any,
+        *,
+        database: str | None = None,
+        namespace: str | None = None,
+        store_data: PersistenceInput | None = None,
+        update_interval: float = 60,
+        context_types: ContextTypes[Any, UD, CD, BD] | None = None,
+        codecs: Iterable[TypeCodec[Any]] = (),
+        pickle_fallback: bool = False,
+        write_concern: WriteConcern | None = None,
+        lazy: bool = False,
+        refresh: bool = False,
+        flush_timeout: float = 30.0,
+        recovery_dir: str | Path | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(store_data=store_data, update_interval=update_interval)
+        if namespace is not None and (
+            not namespace or "$" in namespace or "\x00" in namespace or namespace.startswith(".")
+        ):
+            raise ValueError(f"Invalid namespace {namespace!r}: use letters, digits, '_' or '-'")
+        if pickle_fallback:
+            warnings.warn(
+                "MongoPersistence(pickle_fallback=True): values of unsupported types are stored "
+                "with pickle. Anyone who can write to the database can then run code in this bot.",
+                PTBUserWarning,
+                stacklevel=2,
+            )
+        self.context_types: ContextTypes[Any, UD, CD, BD] = context_types or ContextTypes()  # type: ignore[assignment]
+        self.codec = Codec(codecs, pickle_fallback=pickle_fallback)
+        self.lazy = lazy
+        self.refresh = refresh
+        self.flush_timeout = flush_timeout
+        self.recovery_dir = Path(recovery_dir) if recovery_dir is not None else None
+        self.last_recovery_file: Path | None = None
+        self._own_client: AsyncMongoClient[Any] | None = None
+        self._loaded_users: set[int] = set()
+        self._loaded_chats: set[int] = set()
+        uri: str | None = None
+
+        if isinstance(target, str):
+            uri = target
+            self._own_client = AsyncMongoClient(
+                target, appname="mongo_persistence", **(client_kwargs or {})
+            )
+            default_db = self._own_client.get_default_database(default=DEFAULT_DATABASE).name
+            db = self._own_client[database or default_db]
+        elif hasattr(target, "get_database") and not hasattr(target, "get_collection"):
+            db = target.get_database(database or DEFAULT_DATABASE)
+        elif hasattr(target, "get_collection"):
+            db = target
+        else:
+            raise TypeError(
+                "MongoPersistence needs a MongoDB URI, an async client or an async database, "
+                f"not {type(target).__name__}"
+            )
+        self.store = MongoStore(
+            db,
+            namespace=namespace,
+            write_concern=write_concern,
+            bulk=not _is_mongomock(db),
+            uri_for_errors=uri,
+        )
+
+    @property
+    def database(self) -> Any:
+        """The async database object holding the collections."""
+        return self.store.database
+
+    # ================================================================ encoding helpers
+    def _encode_entity(self, value: object, entity: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Encodes a top-level ``*_data`` object into its ``data`` field and extra fields."""
+        extra: dict[str, Any] = {}
+        if type(value) is dict:
+            source: Any = value
+        elif isinstance(value, dict):
+            source = dict(value)
+            attributes = getattr(value, "__dict__", None)
+            if attributes:
+                extra["attrs"] = self.codec.encode(attributes, bot=self.bot, entity=f"{entity}.attrs")
+        elif hasattr(value, "__dict__"):
+            source = vars(value)
+        else:
+            raise EncodingError(
+                entity,
+                "",
+                type(value).__qualname__,
+                "context_types data classes must be dict subclasses or have a __dict__",
+            )
+        encoded = self.codec.encode(source, bot=self.bot, entity=entity)
+        return encoded, extra
+
+    def _digest(self, fields: dict[str, Any], entity: str) -> Digests:
+        try:
+            digests = digest_fields(fields)
+        except (InvalidDocument, UnicodeEncodeError, OverflowError) as exc:
+            raise EncodingError(entity, "", "str", f"BSON cannot hold it: {exc}") from None
+        size = encoded_size(digests)
+        if size > self.store.max_bson_size:
+            raise DocumentTooLargeError(entity, size, self.store.max_bson_size)
+        return digests
+
+    async def _save(
+        self, kind: str, doc_id: Any, value: object, entity: str, *, encoded: bool = False
+    ) -> None:
+        if encoded:
+            data, extra = value, {}  # type: ignore[assignment]
+        else:
+            data, extra = self._encode_entity(value, entity)
+        digests = self._digest(data, entity)
+        if extra:
+            digests = {**digests, **{f"\x00{k}": v for k, v in self._digest(extra, entity).items()}}
+        await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra))
+
+    def _decode_entity(self, doc: Any, cls: type[Any], entity: str) -> Any:
+        data = doc.get("data", {})
+        if not isinstance(data, dict):
+            raise DecodingError(entity, "", f"its 'data' field is a {type(data).__name__}, not a document")
+        decoded = self.codec.decode(data, bot=self.bot, entity=entity)
+        if cls is dict:
+            if not isinstance(decoded, dict):
+                raise DecodingError(entity, "", "its 'data' field is not a mapping")
+            return decoded
+        obj = cls.__new__(cls)
+        if isinstance(obj, dict):
+            dict.update(obj, decoded)
+            if "attrs" in doc:
+                obj.__dict__.update(self.codec.decode(doc["attrs"], bot=self.bot, entity=entity))
+        else:
+            obj.__dict__.update(decoded)
+        return obj
+
+    @staticmethod
+    def _fill_in_place(target: Any, loaded: Any, *, replace: bool) -> None:
+        if isinstance(target, dict):
+            if replace:
+                target.clear()
+                target.update(loaded)
+            else:
+                for key, value in loaded.items():
+                    target.setdefault(key, value)
+            source_attrs = getattr(loaded, "__dict__", None)
+            if source_attrs is not None and hasattr(target, "__dict__"):
+                if replace:
+                    vars(target).clear()
+                vars(target).update(source_attrs)
+        else:
+            attributes = vars(target)
+            if replace:
+                attributes.clear()
+                attributes.update(vars(loaded))
+            else:
+                for key, value in vars(loaded).items():
+                    attributes.setdefault(key, value)
+
+    def _track_loaded(self, kind: str, doc: Any) -> None:
+        data = doc.get("data", {})
+        self.store.tracker.loaded(kind, doc["_id"], data)
+        if "attrs" in doc:
+            # extra fields are tracked under "\x00"-prefixed keys (see _save)
+            self.store.tracker.loaded(kind, doc["_id"], {**data, "\x00attrs": doc["attrs"]})
+
+    async def _load_all(self, kind: str, cls: type[Any]) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        async for doc in self.store.iter_documents(kind):
+            doc_id = doc["_id"]
+            if not isinstance(doc_id, int) or isinstance(doc_id, bool):
+                _LOGGER.warning("Ignoring %s document with non-integer _id %r", kind, doc_id)
+                continue
+            key = int(doc_id)
+            out[key] = self._decode_entity(doc, cls, f"{kind}[{key}]")
+            self._track_loaded(kind, doc)
+        return out
+
+    # ================================================================ get_*
+    async def get_user_data(self) -> dict[int, UD]:
+        """Returns the stored ``user_data`` of every user (nothing with :attr:`lazy`).
+
+        Returns:
+            dict[:obj:`int`, UD]: The restored user data by user id.
+        """
+        await self.store.ensure_ready()
+        if self.lazy:
+            return {}
+        return await self._load_all("user_data", self.context_types.user_data)
+
+    async def get_chat_data(self) -> dict[int, CD]:
+        """Returns the stored ``chat_data`` of every chat (nothing with :attr:`lazy`).
+
+        Returns:
+            dict[:obj:`int`, CD]: The restored chat data by chat id.
+        """
+        await self.store.ensure_ready()
+        if self.lazy:
+            return {}
+        return await self._load_all("chat_data", self.context_types.chat_data)
+
+    async def get_bot_data(self) -> BD:
+        """Returns the stored ``bot_data``, or a new instance of ``context_types.bot_data``.
+
+        Returns:
+            BD: The restored bot data.
+        """
+        doc = await self.store.find_one("bot_data", _BOT_DATA_ID)
+        if doc is None:
+            return self.context_types.bot_data()
+        self._track_loaded("bot_data", doc)
+        return self._decode_entity(doc, self.context_types.bot_data, "bot_data")  # type: ignore[no-any-return]
+
+    async def get_callback_data(self) -> CDCData | None:
+        """Returns the stored callback data cache (keyboards and callback queries).
+
+        Returns:
+            tuple[list[tuple[:obj:`str`, :obj:`float`, dict[:obj:`str`, :class:`object`]]], \
+                dict[:obj:`str`, :obj:`str`]] | :obj:`None`: The cache, or :obj:`None`.
+        """
+        doc = await self.store.find_one("callback_data", _CALLBACK_DATA_ID)
+        if doc is None:
+            return None
+        self._track_loaded("callback_data", doc)
+        data = self.codec.decode(doc.get("data", {}), bot=self.bot, entity="callback_data")
+        keyboards = [
+            (kb["keyboard"], float(kb["access_time"]), kb["buttons"]) for kb in data["keyboards"]
+        ]
+        return keyboards, dict(data["queries"])
+
+    async def get_conversations(self, name: str) -> ConversationDict:
+        """Returns the stored states of the conversation handler :paramref:`name`.
+
+        Args:
+            name (:obj:`str`): The handler's name.
+
+        Returns:
+            dict[tuple[:obj:`int` | :obj:`str`, ...], :class:`object`]: The states by key.
+        """
+        out: ConversationDict = {}
+        async for doc in self.store.iter_documents("conversations", {"name": name}):
+            entity = f"conversations[{name!r}][{doc['_id']}]"
+            key = tuple(self.codec.decode(doc["key"], bot=self.bot, entity=entity))
+            out[key] = self.codec.decode(doc["state"], bot=self.bot, entity=entity)
+            self.store.tracker.loaded("conversations", doc["_id"], {"state": doc["state"]})
+        return out
+
+    # ================================================================ update_*
+    async def update_user_data(self, user_id: int, data: UD) -> None:
+        """Writes the ``user_data`` of one user; returns once MongoDB acknowledged it.
+
+        Args:
+            user_id (:obj:`int`): The user.
+            data (UD): Their data.
+
+        Raises:
+            :class:`mongo_persistence.EncodingError`: A value cannot be stored.
+            :class:`mongo_persistence.PersistenceWriteError`: MongoDB did not acknowledge it.
+        """
+        await self._save("user_data", user_id, data, f"user_data[{user_id}]")
+
+    async def update_chat_data(self, chat_id: int, data: CD) -> None:
+        """Writes the ``chat_data`` of one chat; returns once MongoDB acknowledged it.
+
+        Args:
+            chat_id (:obj:`int`): The chat.
+            data (CD): Its data.
+
+        Raises:
+            :class:`mongo_persistence.EncodingError`: A value cannot be stored.
+            :class:`mongo_persistence.PersistenceWriteError`: MongoDB did not acknowledge it.
+        """
+        await self._save("chat_data", chat_id, data, f"chat_data[{chat_id}]")
+
+    async def update_bot_data(self, data: BD) -> None:
+        """Writes ``bot_data`` (nothing is sent when it did not change).
+
+        Args:
+            data (BD): The bot data.
+        """
+        await self._save("bot_data", _BOT_DATA_ID, data, "bot_data")
+
+    async def update_callback_data(self, data: CDCData) -> None:
+        """Writes the callback data cache (nothing is sent when it did not change).
+
+        Args:
+            data: ``(keyboards, queries)`` as handed over by PTB.
+        """
+        keyboards, queries = data
+        structure = {
+            "keyboards": [
+                {"keyboard": uuid, "access_time": access_time, "buttons": buttons}
+                for uuid, access_time, buttons in keyboards
+            ],
+            "queries": dict(queries),
+        }
+        encoded = self.codec.encode(structure, bot=self.bot, entity="callback_data")
+        await self._save("callback_data", _CALLBACK_DATA_ID, encoded, "callback_data", encoded=True)
+
+    async def update_conversation(
+        self, name: str, key: ConversationKey, new_state: object | None
+    ) -> None:
+        """Writes the state of one conversation; :obj:`None` deletes its document.
+
+        Args:
+            name (:obj:`str`): The handler's name.
+            key (tuple[:obj:`int` | :obj:`str`, ...]): The conversation key.
+            new_state (:class:`object`): The new state, or :obj:`None` when it ended.
+        """
+        doc_id = conversation_id(name, key)
+        entity = f"conversations[{name!r}][{key!r}]"
+        if new_state is None:
+            await self.store.write(Entry("conversations", doc_id, entity, None, None))
+            return
+        state = self.codec.encode(new_state, bot=self.bot, entity=entity)
+        fields = {"state": state}
+        digests = self._digest(fields, entity)
+        extra = {"name": name, "key": self.codec.encode(list(key), entity=entity)}
+        await self.store.write(
+            Entry(
+                "conversations",
+                doc_id,
+                entity,
+                fields,
+                digests,
+                extra=extra,
+                diffable=False,
+                field_name="",
+            )
+        )
+
+    # ================================================================ drop_*
+    async def drop_chat_data(self, chat_id: int) -> None:
+        """Deletes the document of one chat.
+
+        Args:
+            chat_id (:obj:`int`): The chat.
+        """
+        self._loaded_chats.discard(chat_id)
+        await self.store.write(Entry("chat_data", chat_id, f"chat_data[{chat_id}]", None, None))
+
+    async def drop_user_data(self, user_id: int) -> None:
+        """Deletes the document of one user.
+
+        Args:
+            user_id (:obj:`int`): The user.
+        """
+        self._loaded_users.discard(user_id)
+        await self.store.write(Entry("user_data", user_id, f"user_data[{user_id}]", None, None))
+
+    # ================================================================ refresh_*
+    async def _refresh(
+        self,
+        kind: str,
+        doc_id: Any,
+        target: Any,
+        cls: type[Any],
+        entity: str,
+        loaded: set[Any] | None,
+    ) -> None:
+        if self.refresh:
+            # First write what the bot changed since its last write (only those keys, nothing when
+            # unchanged), then read the merged document back: edits made by other programs become
+            # visible and no change of the bot is lost.
+            known = self.store.tracker.known(kind, doc_id)
+            if known is not None or (vars(target) if not isinstance(target, dict) else target):
+                await self._save(kind, doc_id, target, entity)
+            doc = await self.store.find_one(kind, doc_id)
+            if doc is None:
+                self.store.tracker.forget(kind, doc_id)
+                self._fill_in_place(target, _new_instance(cls), replace=True)
+            else:
+                self._fill_in_place(target, self._decode_entity(doc, cls, entity), replace=True)
+                self._track_loaded(kind, doc)
+        elif loaded is not None and doc_id not in loaded:
+            doc = await self.store.find_one(kind, doc_id)
+            if doc is not None:
+                self._fill_in_place(target, self._decode_entity(doc, cls, entity), replace=False)
+                self._track_loaded(kind, doc)
+        if loaded is not None:
+            loaded.add(doc_id)
+
+    async def refresh_user_data(self, user_id: int, user_data: UD) -> None:
+        """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one user's data, in place.
+
+        Args:
+            user_id (:obj:`int`): The user.
+            user_data (UD): The object to fill.
+        """
+        if self.lazy or self.refresh:
+            await self._refresh(
+                "user_data",
+                user_id,
+                user_data,
+                self.context_types.user_data,
+                f"user_data[{user_id}]",
+                self._loaded_users,
+            )
+
+    async def refresh_chat_data(self, chat_id: int, chat_data: CD) -> None:
+        """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one chat's data, in place.
+
+        Args:
+            chat_id (:obj:`int`): The chat.
+            chat_data (CD): The object to fill.
+        """
+        if self.lazy or self.refresh:
+            await self._refresh(
+                "chat_data",
+                chat_id,
+                chat_data,
+                self.context_types.chat_data,
+                f"chat_data[{chat_id}]",
+                self._loaded_chats,
+            )
+
+    async def refresh_bot_data(self, bot_data: BD) -> None:
+        """Re-reads ``bot_data`` in place when :attr:`refresh` is on.
+
+        Args:
+            bot_data (BD): The object to fill.
+        """
+        if self.refresh:
+            await self._refresh(
+                "bot_data", _BOT_DATA_ID, bot_data, self.context_types.bot_data, "bot_data", None
+            )
+
+    # ================================================================ flush
+    async def flush(self) -> None:
+        """Waits for every write in flight and retries failed ones for :attr:`flush_timeout`.
+
+        What still cannot be saved is written to a recovery file (its path is logged at ERROR
+        level and kept in :attr:`last_recovery_file`). Then a client created from a URI is closed;
+        a client handed in is left open.
+        """
+        try:
+            self.last_recovery_file = await self.store.flush(
+                timeout=self.flush_timeout, recovery_dir=self.recovery_dir
+            )
+        finally:
+            if self._own_client is not None:
+                await self._own_client.close()

@@ -1,0 +1,466 @@
+"""All I/O with MongoDB: collections, indexes, reads, and the coalescing, retrying writer.
+
+Writes handed over together (as PTB does in one ``update_persistence()`` run) are gathered into one
+unordered ``bulk_write`` per collection. Each caller still gets its own result or error. A write that
+fails is kept (newest data per document wins) and retried with the next batch and at :meth:`flush`;
+what cannot be saved before the flush deadline is written to a local recovery file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from bson import json_util
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteConcernError,
+)
+from pymongo.write_concern import WriteConcern
+
+from mongo_persistence.errors import PersistenceConnectionError, PersistenceWriteError
+from mongo_persistence.tracker import Digests, StateTracker
+from mongo_persistence.uri import redact_uri
+
+__all__ = ["COLLECTIONS", "Entry", "MongoStore", "is_transient"]
+
+_LOGGER = logging.getLogger(__name__)
+
+COLLECTIONS: Final = ("user_data", "chat_data", "bot_data", "conversations", "callback_data")
+_READ_BATCH: Final = 5000
+_TRANSIENT_CODES: Final = frozenset(
+    {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50, 64, 112}
+)
+
+
+def _now() -> dtm.datetime:
+    return dtm.datetime.now(dtm.timezone.utc)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Tells whether a failed write may succeed when simply tried again."""
+    if isinstance(exc, ConnectionFailure | WriteConcernError):
+        return True
+    if isinstance(exc, PyMongoError) and exc.has_error_label("RetryableWriteError"):
+        return True
+    if isinstance(exc, OperationFailure) and not isinstance(exc, BulkWriteError):
+        return exc.code in _TRANSIENT_CODES
+    return False
+
+
+@dataclass(eq=False)
+class Entry:
+    """One entity to write: the newest data for one document.
+
+    ``data`` is the encoded ``data`` field (``None`` means delete); ``extra`` holds the other
+    fields of the document (e.g. ``name`` and ``key`` of a conversation).
+    """
+
+    collection: str
+    doc_id: Any
+    entity: str
+    data: dict[str, Any] | None
+    digests: Digests | None
+    extra: dict[str, Any] = field(default_factory=dict)
+    diffable: bool = True
+    field_name: str = "data"
+    futures: list[asyncio.Future[None]] = field(default_factory=list)
+    attempts: int = 0
+
+    def replacement(self) -> dict[str, Any]:
+        """The whole document (``field_name=""`` puts the fields of ``data`` at the top level)."""
+        fields = {self.field_name: self.data} if self.field_name else dict(self.data or {})
+        return {"_id": self.doc_id, **fields, **self.extra, "updated_at": _now()}
+
+    def full_model(self) -> ReplaceOne[Any] | DeleteOne:
+        if self.data is None:
+            return DeleteOne({"_id": self.doc_id})
+        return ReplaceOne({"_id": self.doc_id}, self.replacement(), upsert=True)
+
+    def settle(self, error: BaseException | None) -> None:
+        for future in self.futures:
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+        self.futures.clear()
+
+
+class MongoStore:
+    """Owns the collections of one persistence (one database, one namespace).
+
+    Args:
+        database: A database object of PyMongo's async API (or motor, or mongomock-motor).
+        namespace (:obj:`str` | :obj:`None`): Prefix of the collection names (``<namespace>.``).
+        write_concern (:class:`pymongo.write_concern.WriteConcern`, optional): For every write.
+        bulk (:obj:`bool`): Use ``bulk_write``; ``False`` sends one request per document (for
+            clients lacking a working ``bulk_write``, such as mongomock-motor).
+        uri_for_errors (:obj:`str`, optional): Shown (redacted) in connection errors.
+    """
+
+    def __init__(
+        self,
+        database: Any,
+        *,
+        namespace: str | None = None,
+        write_concern: WriteConcern | None = None,
+        bulk: bool = True,
+        uri_for_errors: str | None = None,
+    ) -> None:
+        self.database = database
+        self.namespace = namespace
+        self.bulk = bulk
+        self.tracker = StateTracker()
+        self.max_bson_size = 16 * 1024 * 1024
+        self._uri = redact_uri(uri_for_errors) if uri_for_errors else None
+        self._collections = {
+            kind: (
+                database.get_collection(self.collection_name(kind), write_concern=write_concern)
+                if write_concern is not None
+                else database.get_collection(self.collection_name(kind))
+            )
+            for kind in COLLECTIONS
+        }
+        self._queue: dict[tuple[str, Any], Entry] = {}
+        self._pending: dict[tuple[str, Any], Entry] = {}
+        self._writer: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------ names
+    def collection_name(self, kind: str) -> str:
+        """The collection name of a kind of data (``user_data``...), with the namespace prefix."""
+        return f"{self.namespace}.{kind}" if self.namespace else kind
+
+    def collection(self, kind: str) -> Any:
+        """The collection object of a kind of data."""
+        return self._collections[kind]
+
+    # ------------------------------------------------------------------ set-up
+    async def ensure_ready(self) -> None:
+        """Checks the connection and creates the indexes, once.
+
+        Raises:
+            :class:`mongo_persistence.PersistenceConnectionError`: MongoDB cannot be used.
+        """
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            try:
+                await self._set_up()
+            except BaseException as exc:
+                self._ready.set_exception(exc)
+                self._ready.exception()  # mark it retrieved: callers get it re-raised below
+                ready, self._ready = self._ready, None
+                raise exc from None
+            self._ready.set_result(None)
+        await self._ready
+
+    async def _set_up(self) -> None:
+        where = f" at {self._uri}" if self._uri else ""
+        try:
+            hello = await self.database.command("hello")
+            size = hello.get("maxBsonObjectSize")
+            if isinstance(size, int) and size > 0:
+                self.max_bson_size = size
+            await self.collection("conversations").create_index(
+                [("name", 1)], name="name_1"
+            )
+        except ServerSelectionTimeoutError as exc:
+            raise PersistenceConnectionError(
+                f"Cannot reach MongoDB{where}: no server answered within the server selection "
+                f"timeout ({_first_line(exc)})"
+            ) from None
+        except OperationFailure as exc:
+            if exc.code in (18, 13, 8000) or "auth" in str(exc).lower():
+                raise PersistenceConnectionError(
+                    f"MongoDB{where} refused the credentials or the access: {exc.details and exc.details.get('errmsg') or exc}"
+                ) from None
+            raise PersistenceConnectionError(f"MongoDB{where} failed: {exc}") from None
+        except ConnectionFailure as exc:
+            raise PersistenceConnectionError(
+                f"Cannot connect to MongoDB{where}: {_first_line(exc)}"
+            ) from None
+
+    # ------------------------------------------------------------------ reads
+    async def iter_documents(self, kind: str, query: Mapping[str, Any] | None = None) -> AsyncIterator[Any]:
+        """Streams the documents of a collection in large batches."""
+        await self.ensure_ready()
+        cursor = self.collection(kind).find(dict(query or {}), batch_size=_READ_BATCH)
+        async for doc in cursor:
+            yield doc
+
+    async def find_one(self, kind: str, doc_id: Any) -> Any:
+        """Reads one document by ``_id``."""
+        await self.ensure_ready()
+        return await self.collection(kind).find_one({"_id": doc_id})
+
+    # ------------------------------------------------------------------ writes
+    async def write(self, entry: Entry) -> None:
+        """Writes one entity together with whatever else arrives in the same moment.
+
+        Returns once MongoDB acknowledged it, or when nothing needed writing.
+
+        Raises:
+            :class:`mongo_persistence.PersistenceWriteError`: The write failed.
+        """
+        await self.ensure_ready()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry.futures.append(future)
+        key = (entry.collection, entry.doc_id)
+        older = self._queue.get(key)
+        if older is not None:
+            entry.futures[:0] = older.futures
+        self._queue[key] = entry
+        self._pending.pop(key, None)
+        self._kick()
+        await future
+
+    def _kick(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        # One turn of the event loop lets every coroutine of the same gather() queue its entry.
+        await asyncio.sleep(0)
+        retry_pending = True
+        while self._queue or (retry_pending and self._pending):
+            batch = self._queue
+            self._queue = {}
+            if retry_pending:
+                for key, entry in self._pending.items():
+                    batch.setdefault(key, entry)
+                self._pending = {}
+                retry_pending = False
+            await self._write_batch(batch.values())
+
+    async def _write_batch(self, entries: Iterable[Entry]) -> None:
+        per_collection: dict[str, list[tuple[Entry, Any]]] = {}
+        for entry in entries:
+            model = self._model(entry)
+            if model is None:
+                entry.settle(None)
+                continue
+            per_collection.setdefault(entry.collection, []).append((entry, model))
+        if per_collection:
+            await asyncio.gather(
+                *(self._send(kind, items) for kind, items in per_collection.items())
+            )
+
+    def _model(self, entry: Entry) -> Any:
+        if entry.data is None or entry.digests is None or entry.attempts:
+            return entry.full_model()
+        plan = self.tracker.plan(
+            entry.collection, entry.doc_id, entry.digests, diffable=entry.diffable
+        )
+        if plan.kind == "skip":
+            return None
+        if plan.kind == "replace":
+            return entry.full_model()
+        prefix = entry.field_name
+        update: dict[str, Any] = {
+            "$set": {
+                **{f"{prefix}.{k}": entry.data[k] for k in plan.set_keys},
+                **entry.extra,
+                "updated_at": _now(),
+            }
+        }
+        if plan.unset_keys:
+            update["$unset"] = {f"{prefix}.{k}": "" for k in plan.unset_keys}
+        return UpdateOne({"_id": entry.doc_id}, update, upsert=True)
+
+    async def _send(self, kind: str, items: list[tuple[Entry, Any]]) -> None:
+        collection = self.collection(kind)
+        errors: dict[int, BaseException] = {}
+        upserted: Iterable[int] = ()
+        if self.bulk:
+            try:
+                result = await collection.bulk_write([m for _, m in items], ordered=False)
+                upserted = result.upserted_ids.keys()
+            except BulkWriteError as exc:
+                for error in exc.details.get("writeErrors", []):
+                    errors[error["index"]] = OperationFailure(
+                        error.get("errmsg", "write error"), error.get("code"), error
+                    )
+                upserted = (u["index"] for u in exc.details.get("upserted", []))
+                if exc.details.get("writeConcernErrors"):
+                    failure = WriteConcernError(str(exc.details["writeConcernErrors"][0]))
+                    errors = dict.fromkeys(range(len(items)), failure)
+            except Exception as exc:  # noqa: BLE001 - every entry gets the error
+                errors = dict.fromkeys(range(len(items)), exc)
+        else:
+            results = await asyncio.gather(
+                *(self._send_one(collection, model) for _, model in items), return_exceptions=True
+            )
+            errors = {i: r for i, r in enumerate(results) if isinstance(r, BaseException)}
+            upserted = (i for i, r in enumerate(results) if r is True)
+
+        repairs = []
+        for index in upserted:
+            entry, model = items[index]
+            if isinstance(model, UpdateOne) and index not in errors:
+                # The document was gone (deleted by someone else): the diff created it with only
+                # the changed keys, so write it whole now.
+                repairs.append(entry)
+        for index, (entry, model) in enumerate(items):
+            error = errors.get(index)
+            if error is None:
+                if entry in repairs:
+                    continue
+                self.tracker.acknowledged(entry.collection, entry.doc_id, entry.digests)
+                entry.settle(None)
+            else:
+                self._failed(entry, model, error)
+        for entry in repairs:
+            self.tracker.forget(entry.collection, entry.doc_id)
+            entry.attempts += 1
+            await self._send(kind, [(entry, entry.full_model())])
+
+    @staticmethod
+    async def _send_one(collection: Any, model: Any) -> bool:
+        """Sends one model with the plain CRUD methods; returns whether it upserted."""
+        if isinstance(model, DeleteOne):
+            await collection.delete_one(model._filter)  # noqa: SLF001 - no public accessor
+            return False
+        method = collection.replace_one if isinstance(model, ReplaceOne) else collection.update_one
+        result = await method(model._filter, model._doc, upsert=True)  # noqa: SLF001
+        return result.upserted_id is not None
+
+    def _failed(self, entry: Entry, model: Any, error: BaseException) -> None:
+        key = (entry.collection, entry.doc_id)
+        self.tracker.forget(*key)
+        entry.attempts += 1
+        keep = is_transient(error) or (isinstance(model, UpdateOne) and entry.attempts == 1)
+        wrapped = PersistenceWriteError(entry.entity, _first_line(error), kept=keep)
+        wrapped.__cause__ = error
+        entry.settle(wrapped)
+        if key in self._queue or key in self._pending:
+            return  # a newer write of this document is already waiting
+        if keep:
+            self._pending[key] = entry
+            _LOGGER.warning(
+                "Writing %s failed (%s); its newest data is kept and will be retried.",
+                entry.entity,
+                _first_line(error),
+            )
+        else:
+            _LOGGER.error("Writing %s failed and is not retried: %s", entry.entity, error)
+
+    # ------------------------------------------------------------------ flush
+    @property
+    def pending_count(self) -> int:
+        """How many entities wait for a retry after a failed write."""
+        return len(self._pending)
+
+    def pending_entities(self) -> list[str]:
+        """The names of the entities that wait for a retry."""
+        return [entry.entity for entry in self._pending.values()]
+
+    async def flush(self, *, timeout: float, recovery_dir: Path | None) -> Path | None:
+        """Waits for every write in flight, then retries failed writes until :paramref:`timeout`.
+
+        Returns:
+            The path of the recovery file holding what could not be saved, or :obj:`None`.
+        """
+        deadline = time.monotonic() + timeout
+        delay = 0.25
+        while True:
+            if self._writer is not None:
+                await asyncio.gather(self._writer, return_exceptions=True)
+            if not self._pending and not self._queue:
+                return None
+            if time.monotonic() >= deadline:
+                break
+            self._kick()
+            await asyncio.gather(self._writer, return_exceptions=True)  # type: ignore[arg-type]
+            if self._pending:
+                await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2, 5.0)
+        return self._write_recovery_file(recovery_dir or Path.cwd())
+
+    def _write_recovery_file(self, directory: Path) -> Path:
+        entries = [*self._pending.values(), *self._queue.values()]
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = dtm.datetime.now(dtm.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        path = directory / f"mongo_persistence-unsaved-{stamp}.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            for entry in entries:
+                record = {
+                    "collection": entry.collection,
+                    "_id": entry.doc_id,
+                    "entity": entry.entity,
+                    "op": "delete" if entry.data is None else "replace",
+                    "at": _now(),
+                    "document": None if entry.data is None else entry.replacement(),
+                }
+                handle.write(json_util.dumps(record, json_options=json_util.CANONICAL_JSON_OPTIONS))
+                handle.write("\n")
+        _LOGGER.error(
+            "MongoDB could not be reached before the flush deadline: %d unsaved entities were "
+            "written to %s. Load them later with `mongo-persistence recover %s`.",
+            len(entries),
+            path,
+            path,
+        )
+        self._pending.clear()
+        self._queue.clear()
+        return path
+
+    async def restore_recovery_file(self, path: Path) -> tuple[int, int]:
+        """Writes the entities of a recovery file into MongoDB.
+
+        A document that was written again after the file was made (a newer ``updated_at``) is left
+        as it is: an older save never overwrites a newer one.
+
+        Returns:
+            (restored, skipped as older than the database's copy).
+        """
+        await self.ensure_ready()
+        restored = skipped = 0
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                record = json_util.loads(line, json_options=json_util.CANONICAL_JSON_OPTIONS)
+                collection = self.collection(record["collection"])
+                older = {
+                    "_id": record["_id"],
+                    "$or": [
+                        {"updated_at": {"$lt": record["at"]}},
+                        {"updated_at": {"$exists": False}},
+                    ],
+                }
+                if record["op"] == "delete":
+                    result = await collection.delete_one(older)
+                    done = result.deleted_count == 1 or not await collection.find_one(
+                        {"_id": record["_id"]}, {"_id": 1}
+                    )
+                else:
+                    result = await collection.replace_one(older, record["document"])
+                    done = result.matched_count == 1
+                    if not done:
+                        try:
+                            await collection.insert_one(record["document"])
+                            done = True
+                        except DuplicateKeyError:
+                            done = False
+                restored += done
+                skipped += not done
+        return restored, skipped
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.split("\n", 1)[0][:300]

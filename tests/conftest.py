@@ -1,0 +1,71 @@
+"""Test session set-up: a real MongoDB-compatible server over the wire.
+
+With ``MONGODB_URI`` set, the tests use that server; otherwise a local SecantusDB is started for the
+session on a free port. Every test gets its own database, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mongo_persistence import MongoPersistence  # noqa: E402
+from scripts.local_server import LocalServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    uri = os.environ.get("MONGODB_URI")
+    if uri:
+        yield uri
+        return
+    log = tmp_path_factory.mktemp("server") / "secantusd.log"
+    server = LocalServer(log_path=log)
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db_name() -> str:
+    return f"mp_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def client(mongodb_uri: str, db_name: str) -> AsyncIterator[AsyncMongoClient[Any]]:
+    client: AsyncMongoClient[Any] = AsyncMongoClient(mongodb_uri, serverSelectionTimeoutMS=5000)
+    try:
+        yield client
+    finally:
+        await client.drop_database(db_name)
+        await client.close()
+
+
+@pytest.fixture
+def db(client: AsyncMongoClient[Any], db_name: str) -> Any:
+    return client[db_name]
+
+
+@pytest.fixture
+def make_persistence(mongodb_uri: str, db_name: str) -> Callable[..., MongoPersistence[Any, Any, Any]]:
+    """Creates a MongoPersistence on the test database (a new one = a bot restart)."""
+
+    def factory(**kwargs: Any) -> MongoPersistence[Any, Any, Any]:
+        kwargs.setdefault("database", db_name)
+        kwargs.setdefault("update_interval", 3600)
+        target = kwargs.pop("target", mongodb_uri)
+        return MongoPersistence(target, **kwargs)
+
+    return factory
