@@ -1,4 +1,4 @@
-"""All I/O with MongoDB: collections, indexes, reads, and the coalescing, retrying writer.
+"""All I/O with MongoDB: collections, indexes, reads, and the coalescing retrying writer.
 
 Writes handed over together (as PTB does in one ``update_persistence()`` run) are gathered into one
 unordered ``bulk_write`` per collection. Each caller still gets its own result or error. A write that
@@ -85,6 +85,7 @@ class Entry:
         return {"_id": self.doc_id, **fields, **self.extra, "updated_at": _now()}
 
     def full_model(self) -> ReplaceOne[Any] | DeleteOne:
+        """The model that writes the whole document (or deletes it)."""
         if self.data is None:
             return DeleteOne({"_id": self.doc_id})
         return ReplaceOne({"_id": self.doc_id}, self.replacement(), upsert=True)
@@ -163,7 +164,7 @@ class MongoStore:
             except BaseException as exc:
                 self._ready.set_exception(exc)
                 self._ready.exception()  # mark it retrieved: callers get it re-raised below
-                ready, self._ready = self._ready, None
+                self._ready = None
                 raise exc from None
             self._ready.set_result(None)
         await self._ready
@@ -175,9 +176,7 @@ class MongoStore:
             size = hello.get("maxBsonObjectSize")
             if isinstance(size, int) and size > 0:
                 self.max_bson_size = size
-            await self.collection("conversations").create_index(
-                [("name", 1)], name="name_1"
-            )
+            await self.collection("conversations").create_index([("name", 1)], name="name_1")
         except ServerSelectionTimeoutError as exc:
             raise PersistenceConnectionError(
                 f"Cannot reach MongoDB{where}: no server answered within the server selection "
@@ -186,7 +185,7 @@ class MongoStore:
         except OperationFailure as exc:
             if exc.code in (18, 13, 8000) or "auth" in str(exc).lower():
                 raise PersistenceConnectionError(
-                    f"MongoDB{where} refused the credentials or the access: {exc.details and exc.details.get('errmsg') or exc}"
+                    f"MongoDB{where} refused the credentials or the access: {(exc.details and exc.details.get('errmsg')) or exc}"
                 ) from None
             raise PersistenceConnectionError(f"MongoDB{where} failed: {exc}") from None
         except ConnectionFailure as exc:
@@ -195,7 +194,9 @@ class MongoStore:
             ) from None
 
     # ------------------------------------------------------------------ reads
-    async def iter_documents(self, kind: str, query: Mapping[str, Any] | None = None) -> AsyncIterator[Any]:
+    async def iter_documents(
+        self, kind: str, query: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[Any]:
         """Streams the documents of a collection in large batches."""
         await self.ensure_ready()
         cursor = self.collection(kind).find(dict(query or {}), batch_size=_READ_BATCH)
@@ -281,7 +282,7 @@ class MongoStore:
             update["$unset"] = {f"{prefix}.{k}": "" for k in plan.unset_keys}
         return UpdateOne({"_id": entry.doc_id}, update, upsert=True)
 
-    async def _send(self, kind: str, items: list[tuple[Entry, Any]]) -> None:
+    async def _send(self, kind: str, items: list[tuple[Entry, Any]]) -> None:  # noqa: PLR0912
         collection = self.collection(kind)
         errors: dict[int, BaseException] = {}
         upserted: Iterable[int] = ()
