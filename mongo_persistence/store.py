@@ -1,9 +1,10 @@
 """All I/O with MongoDB: collections, indexes, reads, and the coalescing retrying writer.
 
-Writes handed over together (as PTB does in one ``update_persistence()`` run) are gathered into one
-unordered ``bulk_write`` per collection. Each caller still gets its own result or error. A write that
-fails is kept (newest data per document wins) and retried with the next batch and at :meth:`flush`;
-what cannot be saved before the flush deadline is written to a local recovery file.
+Writes handed over together (as PTB does in one ``update_persistence()`` run) are gathered into
+one unordered ``bulk_write`` per collection. Each caller still gets its own result or error. A
+write that fails is kept (newest data per document wins) and retried with the next batch and at
+:meth:`flush`; what cannot be saved before the flush deadline is written to a local recovery
+file.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class Entry:
         return ReplaceOne({"_id": self.doc_id}, self.replacement(), upsert=True)
 
     def settle(self, error: BaseException | None) -> None:
+        """Resolves every caller waiting for this entry (with the error, if any)."""
         for future in self.futures:
             if future.done():
                 continue
@@ -184,8 +186,9 @@ class MongoStore:
             ) from None
         except OperationFailure as exc:
             if exc.code in (18, 13, 8000) or "auth" in str(exc).lower():
+                message = (exc.details or {}).get("errmsg") or str(exc)
                 raise PersistenceConnectionError(
-                    f"MongoDB{where} refused the credentials or the access: {(exc.details and exc.details.get('errmsg')) or exc}"
+                    f"MongoDB{where} refused the credentials or the access: {message}"
                 ) from None
             raise PersistenceConnectionError(f"MongoDB{where} failed: {exc}") from None
         except ConnectionFailure as exc:
