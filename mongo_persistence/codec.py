@@ -64,7 +64,7 @@ class TypeCodec(Generic[T]):
         name (:obj:`str`): A stable name stored in the database (``{"__type__": "custom",
             "codec": name, ...}``). Renaming the class later keeps old documents readable as long as
             the name stays.
-        encode (Callable[[T], Any]): Returns a value the codec can store (it is encoded recursively).
+        encode (Callable[[T], Any]): Returns a value the codec can store (encoded recursively).
         decode (Callable[[Any], T]): Rebuilds the instance from what :paramref:`encode` returned.
     """
 
@@ -111,7 +111,7 @@ def _resolve_class(ref: str) -> type:
         top = module_name.partition(".")[0]
         if top not in sys.modules:
             raise LookupError(f"module {module_name!r} is not imported by the program")
-        import importlib  # noqa: PLC0415 - only needed on this rare path
+        import importlib
 
         module = importlib.import_module(module_name)
     obj: Any = module
@@ -313,7 +313,9 @@ def _sorted_if_possible(value: set[Any] | frozenset[Any]) -> list[Any]:
 
 
 def _enc_set(enc: _Encoder, value: set[Any], depth: int) -> Any:
-    return enc.tagged("set", depth, value, value=enc.seq(_sorted_if_possible(value), depth + 1, value))
+    return enc.tagged(
+        "set", depth, value, value=enc.seq(_sorted_if_possible(value), depth + 1, value)
+    )
 
 
 def _enc_frozenset(enc: _Encoder, value: frozenset[Any], depth: int) -> Any:
@@ -373,7 +375,9 @@ def _enc_complex(enc: _Encoder, value: complex, depth: int) -> Any:
 
 
 def _enc_enum(enc: _Encoder, value: enum.Enum, depth: int) -> Any:
-    return enc.tagged("enum", depth, value, **{"class": _class_ref(type(value)), "name": value.name})
+    return enc.tagged(
+        "enum", depth, value, **{"class": _class_ref(type(value)), "name": value.name}
+    )
 
 
 def _enc_bot(enc: _Encoder, value: Bot, depth: int) -> Any:
@@ -390,7 +394,7 @@ def _enc_bot(enc: _Encoder, value: Bot, depth: int) -> Any:
 
 def _telegram_class_name(cls: type) -> str:
     if getattr(telegram, cls.__name__, None) is cls:
-        return cls.__name__
+        return str(cls.__name__)
     return _class_ref(cls)
 
 
@@ -399,7 +403,7 @@ def _enc_telegram(enc: _Encoder, value: TelegramObject, depth: int) -> Any:
         # to_json() turns PTB's enums into their plain values: the stored document stays readable
         # and de_json() restores the enums.
         data = json.loads(value.to_json())
-    except Exception as exc:  # noqa: BLE001 - reported as an encoding error
+    except Exception as exc:
         raise _Fail(value, f"to_dict() failed: {exc!r}") from exc
     try:
         payload = enc.enc(data, depth + 1)
@@ -415,7 +419,7 @@ def _enc_custom(enc: _Encoder, value: Any, depth: int) -> Any:
     codec = next(enc.codec._custom[k] for k in type(value).__mro__ if k in enc.codec._custom)
     try:
         raw = codec.encode(value)
-    except Exception as exc:  # noqa: BLE001 - reported as an encoding error
+    except Exception as exc:
         raise _Fail(value, f"the encoder of codec {codec.name!r} failed: {exc!r}") from exc
     try:
         payload = enc.enc(raw, depth + 1)
@@ -428,7 +432,7 @@ def _enc_custom(enc: _Encoder, value: Any, depth: int) -> Any:
 def _enc_pickle(enc: _Encoder, value: Any, depth: int) -> Any:
     try:
         blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # noqa: BLE001 - reported as an encoding error
+    except Exception as exc:
         raise _Fail(value, f"it cannot be pickled either: {exc!r}") from exc
     return enc.tagged("pickle", depth, value, value=Binary(blob))
 
@@ -498,7 +502,7 @@ class _Decoder:
                 return decoder(self, value, 0)
             except _Fail:
                 raise
-            except Exception as exc:  # noqa: BLE001 - reported as a decoding error
+            except Exception as exc:
                 raise _Fail(value, f"bad {tag!r} value: {exc!r}") from exc
         if cls is list:
             index = 0
@@ -542,7 +546,7 @@ def _dec_enum(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
 
 def _dec_telegram(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
     name = doc["class"]
-    cls = getattr(telegram, name, None) if ":" not in name else None
+    cls: Any = getattr(telegram, name, None) if ":" not in name else None
     if cls is None:
         cls = _dec_resolved_class(doc, TelegramObject)
     data = dec.dec(doc["value"])

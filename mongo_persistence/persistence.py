@@ -16,7 +16,7 @@ from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
 from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 from telegram.warnings import PTBUserWarning
 
-from mongo_persistence.codec import TAG, Codec, TypeCodec
+from mongo_persistence.codec import Codec, TypeCodec
 from mongo_persistence.errors import DecodingError, DocumentTooLargeError, EncodingError
 from mongo_persistence.store import Entry, MongoStore
 from mongo_persistence.tracker import Digests, digest_fields, encoded_size
@@ -41,7 +41,7 @@ def conversation_id(name: str, key: ConversationKey) -> str:
     return json.dumps([name, *key], separators=(",", ":"), ensure_ascii=False, default=repr)
 
 
-def _new_instance(cls: type[Any]) -> Any:
+def _new_instance(cls: Any) -> Any:
     try:
         return cls()
     except TypeError:  # an __init__ that needs arguments
@@ -233,7 +233,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             source = dict(value)
             attributes = getattr(value, "__dict__", None)
             if attributes:
-                extra["attrs"] = self.codec.encode(attributes, bot=self.bot, entity=f"{entity}.attrs")
+                extra["attrs"] = self.codec.encode(
+                    attributes, bot=self.bot, entity=f"{entity}.attrs"
+                )
         elif hasattr(value, "__dict__"):
             source = vars(value)
         else:
@@ -256,22 +258,30 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             raise DocumentTooLargeError(entity, size, self.store.max_bson_size)
         return digests
 
-    async def _save(
-        self, kind: str, doc_id: Any, value: object, entity: str, *, encoded: bool = False
+    async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
+        data, extra = self._encode_entity(value, entity)
+        await self._save_encoded(kind, doc_id, data, entity, extra)
+
+    async def _save_encoded(
+        self,
+        kind: str,
+        doc_id: Any,
+        data: dict[str, Any],
+        entity: str,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        if encoded:
-            data, extra = value, {}  # type: ignore[assignment]
-        else:
-            data, extra = self._encode_entity(value, entity)
+        extra = extra or {}
         digests = self._digest(data, entity)
         if extra:
             digests = {**digests, **{f"\x00{k}": v for k, v in self._digest(extra, entity).items()}}
         await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra))
 
-    def _decode_entity(self, doc: Any, cls: type[Any], entity: str) -> Any:
+    def _decode_entity(self, doc: Any, cls: Any, entity: str) -> Any:
         data = doc.get("data", {})
         if not isinstance(data, dict):
-            raise DecodingError(entity, "", f"its 'data' field is a {type(data).__name__}, not a document")
+            raise DecodingError(
+                entity, "", f"its 'data' field is a {type(data).__name__}, not a document"
+            )
         decoded = self.codec.decode(data, bot=self.bot, entity=entity)
         if cls is dict:
             if not isinstance(decoded, dict):
@@ -316,7 +326,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             # extra fields are tracked under "\x00"-prefixed keys (see _save)
             self.store.tracker.loaded(kind, doc["_id"], {**data, "\x00attrs": doc["attrs"]})
 
-    async def _load_all(self, kind: str, cls: type[Any]) -> dict[int, Any]:
+    async def _load_all(self, kind: str, cls: Any) -> dict[int, Any]:
         out: dict[int, Any] = {}
         async for doc in self.store.iter_documents(kind):
             doc_id = doc["_id"]
@@ -447,7 +457,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             "queries": dict(queries),
         }
         encoded = self.codec.encode(structure, bot=self.bot, entity="callback_data")
-        await self._save("callback_data", _CALLBACK_DATA_ID, encoded, "callback_data", encoded=True)
+        await self._save_encoded("callback_data", _CALLBACK_DATA_ID, encoded, "callback_data")
 
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
@@ -504,9 +514,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     async def _refresh(
         self,
         kind: str,
+        *,
         doc_id: Any,
         target: Any,
-        cls: type[Any],
+        cls: Any,
         entity: str,
         loaded: set[Any] | None,
     ) -> None:
@@ -542,11 +553,11 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if self.lazy or self.refresh:
             await self._refresh(
                 "user_data",
-                user_id,
-                user_data,
-                self.context_types.user_data,
-                f"user_data[{user_id}]",
-                self._loaded_users,
+                doc_id=user_id,
+                target=user_data,
+                cls=self.context_types.user_data,
+                entity=f"user_data[{user_id}]",
+                loaded=self._loaded_users,
             )
 
     async def refresh_chat_data(self, chat_id: int, chat_data: CD) -> None:
@@ -559,11 +570,11 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if self.lazy or self.refresh:
             await self._refresh(
                 "chat_data",
-                chat_id,
-                chat_data,
-                self.context_types.chat_data,
-                f"chat_data[{chat_id}]",
-                self._loaded_chats,
+                doc_id=chat_id,
+                target=chat_data,
+                cls=self.context_types.chat_data,
+                entity=f"chat_data[{chat_id}]",
+                loaded=self._loaded_chats,
             )
 
     async def refresh_bot_data(self, bot_data: BD) -> None:
@@ -574,7 +585,12 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         """
         if self.refresh:
             await self._refresh(
-                "bot_data", _BOT_DATA_ID, bot_data, self.context_types.bot_data, "bot_data", None
+                "bot_data",
+                doc_id=_BOT_DATA_ID,
+                target=bot_data,
+                cls=self.context_types.bot_data,
+                entity="bot_data",
+                loaded=None,
             )
 
     # ================================================================ flush
