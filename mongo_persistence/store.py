@@ -174,7 +174,11 @@ class MongoStore:
     async def _set_up(self) -> None:
         where = f" at {self._uri}" if self._uri else ""
         try:
-            hello = await self.database.command("hello")
+            await self.database.command("ping")
+            try:
+                hello = await self.database.command("hello")
+            except NotImplementedError:  # mongomock: no hello; keep MongoDB's default limit
+                hello = {}
             size = hello.get("maxBsonObjectSize")
             if isinstance(size, int) and size > 0:
                 self.max_bson_size = size
