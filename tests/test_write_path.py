@@ -1,0 +1,441 @@
+"""The write path over the wire: coalescing, per-entity errors, skip-unchanged, diff writes.
+
+Round trips are counted with PyMongo's command monitoring (:class:`bench.monitor.CommandLog`) on the
+persistence's own client, against a real server (see ``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
+
+from bench.monitor import WRITE_COMMANDS, CommandLog
+from mongo_persistence import EncodingError, MongoPersistence, PersistenceWriteError
+from tests.ptb_offline import build_application, message_update
+
+Factory = Callable[..., MongoPersistence[Any, Any, Any]]
+
+
+class Monitored:
+    """Creates persistences whose client reports to one :class:`CommandLog`; closes them all."""
+
+    def __init__(self, make_persistence: Factory) -> None:
+        self._make = make_persistence
+        self.log = CommandLog()
+        self._made: list[MongoPersistence[Any, Any, Any]] = []
+
+    def __call__(self, **kwargs: Any) -> MongoPersistence[Any, Any, Any]:
+        kwargs.setdefault("client_kwargs", {"event_listeners": [self.log]})
+        persistence = self._make(**kwargs)
+        self._made.append(persistence)
+        return persistence
+
+    async def close(self) -> None:
+        for persistence in self._made:
+            await persistence.flush()
+
+
+@pytest.fixture
+async def monitored(make_persistence: Factory) -> AsyncIterator[Monitored]:
+    made = Monitored(make_persistence)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+async def started(persistence: MongoPersistence[Any, Any, Any]) -> MongoPersistence[Any, Any, Any]:
+    """Loads everything as PTB's ``Application.initialize()`` does (before any write)."""
+    await persistence.get_user_data()
+    await persistence.get_chat_data()
+    await persistence.get_bot_data()
+    return persistence
+
+
+def user(uid: int, **extra: Any) -> dict[str, Any]:
+    return {"name": f"user{uid}", "visits": uid, "tags": ["a", "b"], "prefs": {"lang": "en"}, **extra}
+
+
+async def stored(db: Any, collection: str) -> dict[Any, Any]:
+    return {doc["_id"]: doc async for doc in db[collection].find({})}
+
+
+# =============================================================================== coalescing
+async def test_one_gather_is_one_command_per_collection(monitored: Monitored, db: Any) -> None:
+    persistence = await started(monitored())
+    log = monitored.log
+    log.clear()
+    acknowledged_on_return: list[bool] = []
+
+    async def call(coro: Any, collection: str) -> None:
+        await coro
+        # The reply to the command carrying this entity arrived before the call returned.
+        acknowledged_on_return.append(log.acknowledged("update", collection) == 1)
+
+    users, chats, conversations = 500, 60, 40
+    await asyncio.gather(
+        *(call(persistence.update_user_data(i, user(i)), "user_data") for i in range(1, users + 1)),
+        *(call(persistence.update_chat_data(-i, {"title": f"c{i}"}), "chat_data") for i in range(1, chats + 1)),
+        *(
+            call(persistence.update_conversation("flow", (i, i), i % 4), "conversations")
+            for i in range(1, conversations + 1)
+        ),
+    )
+    assert log.writes() == {
+        ("update", "user_data"): 1,
+        ("update", "chat_data"): 1,
+        ("update", "conversations"): 1,
+    }
+    assert len(acknowledged_on_return) == users + chats + conversations
+    assert all(acknowledged_on_return)
+    (update,) = log.documents("update", "user_data")
+    assert len(update["updates"]) == users
+    assert update.get("ordered") is False
+
+    user_docs = await stored(db, "user_data")
+    assert sorted(user_docs) == list(range(1, users + 1))
+    assert user_docs[7]["data"] == user(7)
+    assert len(await stored(db, "chat_data")) == chats
+    conversation_docs = await stored(db, "conversations")
+    assert len(conversation_docs) == conversations
+    assert {doc["name"] for doc in conversation_docs.values()} == {"flow"}
+
+    # A second run mixing changes, deletions and ended conversations: one command per kind of
+    # operation and collection, still.
+    log.clear()
+    await asyncio.gather(
+        *(persistence.update_user_data(i, user(i, visits=-i)) for i in range(1, 201)),
+        *(persistence.drop_user_data(i) for i in range(401, users + 1)),
+        *(persistence.drop_chat_data(-i) for i in range(1, 11)),
+        *(persistence.update_conversation("flow", (i, i), None) for i in range(1, 11)),
+        *(persistence.update_conversation("flow", (i, i), "next") for i in range(11, 21)),
+        return_exceptions=False,
+    )
+    assert log.writes() == {
+        ("update", "user_data"): 1,
+        ("delete", "user_data"): 1,
+        ("delete", "chat_data"): 1,
+        ("update", "conversations"): 1,
+        ("delete", "conversations"): 1,
+    }
+    user_docs = await stored(db, "user_data")
+    assert len(user_docs) == 400
+    assert user_docs[5]["data"]["visits"] == -5
+    assert user_docs[300]["data"]["visits"] == 300
+    assert len(await stored(db, "chat_data")) == chats - 10
+    conversation_docs = await stored(db, "conversations")
+    assert len(conversation_docs) == conversations - 10
+    assert [doc["state"] for doc in conversation_docs.values()].count("next") == 10
+
+
+async def test_several_updates_of_one_entity_in_one_gather_keep_the_newest(
+    monitored: Monitored, db: Any
+) -> None:
+    persistence = await started(monitored())
+    monitored.log.clear()
+    results = await asyncio.gather(
+        persistence.update_user_data(1, {"v": 1}),
+        persistence.update_user_data(1, {"v": 2}),
+        persistence.update_user_data(1, {"v": 3}),
+    )
+    assert results == [None, None, None]
+    assert monitored.log.writes() == {("update", "user_data"): 1}
+    assert (await db.user_data.find_one({"_id": 1}))["data"] == {"v": 3}
+
+
+# =============================================================================== failures
+async def test_an_unencodable_entity_fails_alone(monitored: Monitored, db: Any) -> None:
+    persistence = await started(monitored())
+    monitored.log.clear()
+    data = {i: user(i) for i in range(1, 21)}
+    data[7]["callback"] = lambda: None  # a function cannot be stored
+    results = await asyncio.gather(
+        *(persistence.update_user_data(i, value) for i, value in data.items()),
+        persistence.update_chat_data(-1, {"ok": True}),
+        return_exceptions=True,
+    )
+    assert isinstance(results[6], EncodingError)
+    assert results[6].entity == "user_data[7]"
+    assert results[6].path == "['callback']"
+    assert [r for i, r in enumerate(results) if i != 6] == [None] * 20
+    assert monitored.log.writes() == {("update", "user_data"): 1, ("update", "chat_data"): 1}
+    user_docs = await stored(db, "user_data")
+    assert sorted(user_docs) == [i for i in range(1, 21) if i != 7]
+    assert user_docs[8]["data"] == user(8)
+    assert await db.chat_data.find_one({"_id": -1}) is not None
+
+
+async def test_a_document_the_server_rejects_fails_alone(monitored: Monitored, db: Any) -> None:
+    # A unique index on a field inside the data: the server refuses the one duplicate.
+    await db.user_data.create_index("data.email", unique=True, sparse=True)
+    await db.user_data.insert_one({"_id": 999, "data": {"email": "taken@example.org"}})
+    persistence = await started(monitored())
+    monitored.log.clear()
+    data = {i: {"email": f"u{i}@example.org", "n": i} for i in range(1, 11)}
+    data[4]["email"] = "taken@example.org"
+    results = await asyncio.gather(
+        *(persistence.update_user_data(i, value) for i, value in data.items()),
+        return_exceptions=True,
+    )
+    assert isinstance(results[3], PersistenceWriteError)
+    assert results[3].entity == "user_data[4]"
+    assert [r for i, r in enumerate(results) if i != 3] == [None] * 9
+    assert monitored.log.writes() == {("update", "user_data"): 1}
+    user_docs = await stored(db, "user_data")
+    assert sorted(user_docs) == [1, 2, 3, 5, 6, 7, 8, 9, 10, 999]
+    assert user_docs[5]["data"] == {"email": "u5@example.org", "n": 5}
+    # A duplicate key never succeeds by retrying: it is not kept.
+    assert results[3].kept is False
+    assert persistence.store.pending_count == 0
+
+    # The others are known: the same data again sends nothing, only the fixed entity is written.
+    monitored.log.clear()
+    data[4]["email"] = "u4@example.org"
+    await asyncio.gather(*(persistence.update_user_data(i, value) for i, value in data.items()))
+    (update,) = monitored.log.documents("update", "user_data")
+    assert [op["q"] for op in update["updates"]] == [{"_id": 4}]
+    assert (await db.user_data.find_one({"_id": 4}))["data"]["email"] == "u4@example.org"
+
+
+# =============================================================================== skip unchanged
+async def test_unchanged_data_sends_nothing(monitored: Monitored) -> None:
+    persistence = await started(monitored())
+    log = monitored.log
+
+    async def run() -> None:
+        await asyncio.gather(
+            *(persistence.update_user_data(i, user(i)) for i in range(1, 101)),
+            *(persistence.update_chat_data(-i, {"title": f"c{i}"}) for i in range(1, 11)),
+            *(persistence.update_conversation("flow", (i, i), 1) for i in range(1, 11)),
+            persistence.update_bot_data({"global": [1, 2, 3]}),
+            persistence.update_callback_data(([("kb", 1.5, {"b1": ("x", 1)})], {"q1": "kb"})),
+        )
+
+    await run()
+    assert log.total(WRITE_COMMANDS) == 5
+    log.clear()
+    await run()  # the same data again (fresh objects, as PTB deep-copies)
+    assert log.total() == 0
+    await run()
+    assert log.total() == 0
+
+
+async def test_idle_bot_and_callback_data_send_nothing_after_a_restart(monitored: Monitored) -> None:
+    first = await started(monitored())
+    await first.update_bot_data({"counter": 5, "when": dtm.datetime(2024, 1, 2, tzinfo=dtm.timezone.utc)})
+    await first.update_callback_data(([("kb", 2.0, {"b": {"deep": (1, 2)}})], {"q": "kb"}))
+    await first.flush()
+
+    second = monitored()
+    bot_data = await second.get_bot_data()
+    callback_data = await second.get_callback_data()
+    assert callback_data is not None
+    monitored.log.clear()
+    for _ in range(3):  # PTB calls both on every update_persistence() run, changed or not
+        await second.update_bot_data(bot_data)
+        await second.update_callback_data(callback_data)
+    assert monitored.log.total() == 0
+
+
+@pytest.mark.parametrize(("first", "then"), [(1, True), (1, 1.0), (True, 1), (1.0, 1), (0, False)])
+async def test_changes_of_type_alone_are_written(
+    monitored: Monitored, db: Any, first: Any, then: Any
+) -> None:
+    persistence = await started(monitored())
+    await persistence.update_user_data(1, {"v": first})
+    monitored.log.clear()
+    await persistence.update_user_data(1, {"v": then})
+    assert monitored.log.writes() == {("update", "user_data"): 1}
+    value = (await db.user_data.find_one({"_id": 1}))["data"]["v"]
+    assert type(value) is type(then)
+    assert value == then
+    reloaded = await monitored().get_user_data()
+    assert type(reloaded[1]["v"]) is type(then)
+
+
+# =============================================================================== diff writes
+async def seeded(monitored: Monitored, data: dict[str, Any]) -> MongoPersistence[Any, Any, Any]:
+    """Writes user 1, then returns a restarted persistence that loaded it."""
+    first = await started(monitored())
+    await first.update_user_data(1, data)
+    await first.flush()
+    second = monitored()
+    assert (await second.get_user_data())[1] == data
+    monitored.log.clear()
+    return second
+
+
+def only_update(log: CommandLog, collection: str = "user_data") -> dict[str, Any]:
+    assert log.writes() == {("update", collection): 1}
+    (command,) = log.documents("update", collection)
+    (op,) = command["updates"]
+    return dict(op["u"])
+
+
+async def test_changing_one_key_sets_only_that_key(monitored: Monitored, db: Any) -> None:
+    data = {"a": 1, "b": {"deep": [1, 2, 3]}, "c": "three"}
+    persistence = await seeded(monitored, data)
+    await persistence.update_user_data(1, {**data, "b": {"deep": [1, 2, 3, 4]}})
+    update = only_update(monitored.log)
+    assert set(update) == {"$set"}
+    assert set(update["$set"]) == {"data.b", "updated_at"}
+    assert update["$set"]["data.b"] == {"deep": [1, 2, 3, 4]}
+    assert (await db.user_data.find_one({"_id": 1}))["data"] == {**data, "b": {"deep": [1, 2, 3, 4]}}
+
+
+async def test_adding_and_removing_keys_sends_set_and_unset(monitored: Monitored, db: Any) -> None:
+    data = {"a": 1, "b": 2, "c": 3}
+    persistence = await seeded(monitored, data)
+    await persistence.update_user_data(1, {"a": 1, "c": 3, "d": 4})
+    update = only_update(monitored.log)
+    assert set(update) == {"$set", "$unset"}
+    assert set(update["$set"]) == {"data.d", "updated_at"}
+    assert set(update["$unset"]) == {"data.b"}
+    assert (await db.user_data.find_one({"_id": 1}))["data"] == {"a": 1, "c": 3, "d": 4}
+
+    # Emptying the data removes every key: nothing of the old data may come back after a restart.
+    monitored.log.clear()
+    await persistence.update_user_data(1, {})
+    assert monitored.log.total(WRITE_COMMANDS) == 1
+    assert (await db.user_data.find_one({"_id": 1}))["data"] == {}
+    assert (await monitored().get_user_data())[1] == {}
+
+
+async def test_an_external_edit_between_load_and_write_survives(monitored: Monitored, db: Any) -> None:
+    data = {"a": 1, "b": 2}
+    persistence = await seeded(monitored, data)
+    await db.user_data.update_one({"_id": 1}, {"$set": {"data.other": "from the admin panel"}})
+    await persistence.update_user_data(1, {"a": 1, "b": 3})
+    update = only_update(monitored.log)
+    assert set(update["$set"]) == {"data.b", "updated_at"}
+    assert (await db.user_data.find_one({"_id": 1}))["data"] == {
+        "a": 1,
+        "b": 3,
+        "other": "from the admin panel",
+    }
+
+
+@pytest.mark.parametrize("key", ["with.dot", "$dollar", "a.b.c"])
+async def test_keys_that_are_no_paths_force_a_whole_replace(
+    monitored: Monitored, db: Any, key: str
+) -> None:
+    data = {"plain": 1, key: {"x": 1}}
+    persistence = await seeded(monitored, data)
+    changed = {"plain": 1, key: {"x": 2}}
+    await persistence.update_user_data(1, changed)
+    update = only_update(monitored.log)
+    assert not any(name.startswith("$") for name in update), update  # a replacement document
+    assert update["_id"] == 1
+    assert (await monitored().get_user_data())[1] == changed
+
+    # Removing such a key also replaces the whole document.
+    monitored.log.clear()
+    await persistence.update_user_data(1, {"plain": 2})
+    update = only_update(monitored.log)
+    assert not any(name.startswith("$") for name in update), update
+    assert (await monitored().get_user_data())[1] == {"plain": 2}
+    assert (await db.user_data.find_one({"_id": 1}))["data"] == {"plain": 2}
+
+
+async def test_a_diff_of_a_document_deleted_meanwhile_is_repaired(monitored: Monitored, db: Any) -> None:
+    data = {"a": 1, "b": 2, "c": [1, 2]}
+    persistence = await seeded(monitored, data)
+    await db.user_data.delete_one({"_id": 1})
+    changed = {"a": 1, "b": 20, "c": [1, 2]}
+    await persistence.update_user_data(1, changed)
+    first, repair = monitored.log.documents("update", "user_data")
+    assert set(first["updates"][0]["u"]) == {"$set"}
+    assert not any(name.startswith("$") for name in repair["updates"][0]["u"])
+    assert (await db.user_data.find_one({"_id": 1}))["data"] == changed
+    # ... and the state is known again: the same data sends nothing.
+    monitored.log.clear()
+    await persistence.update_user_data(1, changed)
+    assert monitored.log.total() == 0
+
+
+async def test_chat_and_bot_data_are_diffed_too(monitored: Monitored, db: Any) -> None:
+    first = await started(monitored())
+    await first.update_chat_data(-5, {"a": 1, "b": 2})
+    await first.update_bot_data({"x": 1, "y": 2})
+    await first.flush()
+    second = await started(monitored())
+    monitored.log.clear()
+    await second.update_chat_data(-5, {"a": 1, "b": 3})
+    await second.update_bot_data({"x": 1, "y": 2, "z": 3})
+    chat = dict(monitored.log.documents("update", "chat_data")[0]["updates"][0]["u"])
+    bot = dict(monitored.log.documents("update", "bot_data")[0]["updates"][0]["u"])
+    assert set(chat["$set"]) == {"data.b", "updated_at"}
+    assert set(bot["$set"]) == {"data.z", "updated_at"}
+    assert (await db.bot_data.find_one({"_id": "bot_data"}))["data"] == {"x": 1, "y": 2, "z": 3}
+
+
+# =============================================================================== through PTB
+async def test_update_persistence_of_a_real_application(monitored: Monitored, db: Any) -> None:
+    persistence = monitored()
+    app, _ = build_application(persistence)
+
+    async def count(update: Any, context: Any) -> None:
+        context.user_data["messages"] = context.user_data.get("messages", 0) + 1
+        context.user_data["last"] = update.effective_message.text
+        context.chat_data.setdefault("seen", []).append(update.effective_user.id)
+
+    async def start(update: Any, context: Any) -> int:
+        return 1
+
+    async def step(update: Any, context: Any) -> int:
+        return 2
+
+    conversation = ConversationHandler(
+        entry_points=[CommandHandler("start", start)],
+        states={1: [MessageHandler(filters.TEXT & ~filters.COMMAND, step)], 2: []},
+        fallbacks=[],
+        name="flow",
+        persistent=True,
+    )
+    app.add_handler(conversation)
+    app.add_handler(MessageHandler(filters.TEXT, count), group=1)
+
+    async with app:
+        log = monitored.log
+        log.clear()
+        users = 120
+        for uid in range(1, users + 1):
+            await app.process_update(message_update(app, "/start", user_id=uid))
+            await app.process_update(message_update(app, f"hello {uid}", user_id=uid))
+        await app.process_update(message_update(app, "group hello", user_id=1, chat_id=-100))
+        assert log.total(WRITE_COMMANDS) == 0  # processing updates alone writes nothing
+
+        await app.update_persistence()
+        writes = log.writes()
+        assert writes.pop(("update", "user_data")) == 1
+        assert writes.pop(("update", "chat_data")) == 1
+        assert writes.pop(("update", "conversations")) == 1
+        assert writes in ({}, {("update", "bot_data"): 1})  # an empty bot_data, written once
+        (user_update,) = log.documents("update", "user_data")
+        assert len(user_update["updates"]) == users
+
+        log.clear()
+        await app.update_persistence()  # nothing changed since
+        assert log.total() == 0
+
+        await app.process_update(message_update(app, "again", user_id=7))
+        log.clear()
+        await app.update_persistence()
+        # No conversation changed state: only user 7 and its chat are written.
+        assert log.writes() == {("update", "user_data"): 1, ("update", "chat_data"): 1}
+        (user_update,) = log.documents("update", "user_data")
+        (op,) = user_update["updates"]
+        assert set(op["u"]["$set"]) == {"data.messages", "data.last", "updated_at"}
+
+    docs = await stored(db, "user_data")
+    assert len(docs) == users
+    assert docs[7]["data"] == {"messages": 3, "last": "again"}
+    assert len(await stored(db, "chat_data")) == users + 1
+    conversations = await stored(db, "conversations")
+    assert len(conversations) == users
+    assert {doc["state"] for doc in conversations.values()} == {2}
