@@ -278,19 +278,30 @@ def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:
     key: Any = None
     try:
         if all(_safe_key(k) for k in value):
-            return {key: sub(item, inner) for key, item in value.items()}
+            out = {}
+            for key, item in value.items():
+                out[key] = sub(item, inner)
+            return out
         if value and all(type(k) is int for k in value):
             # The common case of id-keyed maps stays readable: {"__type__": "intdict", ...}.
-            if depth + 1 >= MAX_DEPTH:
+            if inner >= MAX_DEPTH:
                 raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
-            return {
-                TAG: "intdict",
-                "value": {str(key): sub(item, inner + 1) for key, item in value.items()},
-            }
+            out = {}
+            for key, item in value.items():
+                out[str(key)] = sub(item, inner + 1)
+            return {TAG: "intdict", "value": out}
+        # Mixed keys: the str keys stay a readable sub-document, the others become [key, value]
+        # pairs: {"__type__": "dict", "value": {"name": ...}, "items": [[3, ...]]}.
+        if inner >= MAX_DEPTH:
+            raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
+        plain = {}
         items = []
         for key, item in value.items():
-            items.append([enc.enc(key, inner + 2), sub(item, inner + 2)])
-        return enc.tagged("dict", depth, value, items=items)
+            if _safe_key(key):
+                plain[key] = sub(item, inner + 1)
+            else:
+                items.append([sub(key, inner + 2), sub(item, inner + 2)])
+        return enc.tagged("dict", depth, value, value=plain, items=items)
     except _Fail as exc:
         exc.path.append(_key_repr(key))
         exc.containers.append(id(value))
@@ -476,6 +487,18 @@ _BASE_DISPATCH: dict[type, Callable[[_Encoder, Any, int], Any]] = {
 
 
 # ==================================================================== decoding
+def _dec_plain_dict(dec: _Decoder, value: dict[str, Any]) -> dict[Any, Any]:
+    key = None
+    out = {}
+    try:
+        for key, item in value.items():
+            out[key] = dec.dec(item)
+    except _Fail as exc:
+        exc.path.append(_key_repr(key))
+        raise
+    return out
+
+
 class _Decoder:
     __slots__ = ("bot", "codec", "decoders")
 
@@ -489,12 +512,7 @@ class _Decoder:
         if cls is dict:
             tag = value.get(TAG)
             if tag is None:
-                key = None
-                try:
-                    return {key: self.dec(item) for key, item in value.items()}
-                except _Fail as exc:
-                    exc.path.append(_key_repr(key))
-                    raise
+                return _dec_plain_dict(self, value)
             decoder = self.decoders.get(tag) if type(tag) is str else None
             if decoder is None:
                 raise _Fail(value, f"unknown {TAG} tag {tag!r}")
@@ -577,7 +595,7 @@ def _dec_pickle(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
 
 
 def _dec_dict_items(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
-    out = {}
+    out = _dec_plain_dict(dec, doc.get("value", {}))
     for index, (key, item) in enumerate(doc["items"]):
         try:
             out[dec.dec(key)] = dec.dec(item)
@@ -589,11 +607,14 @@ def _dec_dict_items(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
 
 def _dec_intdict(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
     key = None
+    out = {}
     try:
-        return {int(key): dec.dec(item) for key, item in doc["value"].items()}
+        for key, item in doc["value"].items():
+            out[int(key)] = dec.dec(item)
     except _Fail as exc:
         exc.path.append(_key_repr(key))
         raise
+    return out
 
 
 _TAG_DECODERS: dict[str, Callable[[_Decoder, dict[str, Any], int], Any]] = {

@@ -49,7 +49,8 @@ def _new_instance(cls: Any) -> Any:
 
 
 def _is_mongomock(obj: object) -> bool:
-    return type(obj).__module__.startswith("mongomock")
+    # mongomock-motor's classes pretend to be motor's: look through the whole MRO.
+    return any(klass.__module__.startswith("mongomock") for klass in type(obj).__mro__)
 
 
 class MongoPersistence(BasePersistence[UD, CD, BD]):
@@ -201,9 +202,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             )
             default_db = self._own_client.get_default_database(default=DEFAULT_DATABASE).name
             db = self._own_client[database or default_db]
-        elif hasattr(target, "get_database") and not hasattr(target, "get_collection"):
+        # Checked on the class: clients and databases answer any attribute with a sub-object.
+        elif hasattr(type(target), "get_database"):
             db = target.get_database(database or DEFAULT_DATABASE)
-        elif hasattr(target, "get_collection"):
+        elif hasattr(type(target), "get_collection"):
             db = target
         else:
             raise TypeError(

@@ -293,7 +293,9 @@ class MongoStore:
         collection = self.collection(kind)
         errors: dict[int, BaseException] = {}
         upserted: Iterable[int] = ()
+        sent = False
         if self.bulk:
+            sent = True
             try:
                 result = await collection.bulk_write([m for _, m in items], ordered=False)
                 upserted = result.upserted_ids.keys()
@@ -306,9 +308,18 @@ class MongoStore:
                 if exc.details.get("writeConcernErrors"):
                     failure = WriteConcernError(str(exc.details["writeConcernErrors"][0]))
                     errors = dict.fromkeys(range(len(items)), failure)
+            except (TypeError, NotImplementedError) as exc:
+                # A client whose bulk_write does not work with these models (mongomock-motor
+                # under recent pymongo): nothing was sent; use one request per document.
+                _LOGGER.warning(
+                    "bulk_write is not usable with this client (%s); writing one document per "
+                    "request from now on.",
+                    exc,
+                )
+                self.bulk = sent = False
             except Exception as exc:  # noqa: BLE001 - every entry gets the error
                 errors = dict.fromkeys(range(len(items)), exc)
-        else:
+        if not sent:
             results = await asyncio.gather(
                 *(self._send_one(collection, model) for _, model in items), return_exceptions=True
             )

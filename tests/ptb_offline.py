@@ -140,9 +140,10 @@ def callback_update(
         message=message,
     )
     update = Update(update_id=next(_update_ids), callback_query=query)
+    update.set_bot(app.bot)
+    query.set_bot(app.bot)
     # What the Updater does before handing the update to the application:
     app.bot.insert_callback_data(update)
-    update.set_bot(app.bot)
     return update
 
 
