@@ -1,4 +1,4 @@
-"""Counts MongoDB round trips with PyMongo's command monitoring (used by the bench and the tests)."""
+"""Counts MongoDB round trips with PyMongo's command monitoring (for the bench and the tests)."""
 
 from __future__ import annotations
 

@@ -58,7 +58,13 @@ async def started(persistence: MongoPersistence[Any, Any, Any]) -> MongoPersiste
 
 
 def user(uid: int, **extra: Any) -> dict[str, Any]:
-    return {"name": f"user{uid}", "visits": uid, "tags": ["a", "b"], "prefs": {"lang": "en"}, **extra}
+    return {
+        "name": f"user{uid}",
+        "visits": uid,
+        "tags": ["a", "b"],
+        "prefs": {"lang": "en"},
+        **extra,
+    }
 
 
 async def stored(db: Any, collection: str) -> dict[Any, Any]:
@@ -80,7 +86,10 @@ async def test_one_gather_is_one_command_per_collection(monitored: Monitored, db
     users, chats, conversations = 500, 60, 40
     await asyncio.gather(
         *(call(persistence.update_user_data(i, user(i)), "user_data") for i in range(1, users + 1)),
-        *(call(persistence.update_chat_data(-i, {"title": f"c{i}"}), "chat_data") for i in range(1, chats + 1)),
+        *(
+            call(persistence.update_chat_data(-i, {"title": f"c{i}"}), "chat_data")
+            for i in range(1, chats + 1)
+        ),
         *(
             call(persistence.update_conversation("flow", (i, i), i % 4), "conversations")
             for i in range(1, conversations + 1)
@@ -225,9 +234,13 @@ async def test_unchanged_data_sends_nothing(monitored: Monitored) -> None:
     assert log.total() == 0
 
 
-async def test_idle_bot_and_callback_data_send_nothing_after_a_restart(monitored: Monitored) -> None:
+async def test_idle_bot_and_callback_data_send_nothing_after_a_restart(
+    monitored: Monitored,
+) -> None:
     first = await started(monitored())
-    await first.update_bot_data({"counter": 5, "when": dtm.datetime(2024, 1, 2, tzinfo=dtm.timezone.utc)})
+    await first.update_bot_data(
+        {"counter": 5, "when": dtm.datetime(2024, 1, 2, tzinfo=dtm.timezone.utc)}
+    )
     await first.update_callback_data(([("kb", 2.0, {"b": {"deep": (1, 2)}})], {"q": "kb"}))
     await first.flush()
 
@@ -285,7 +298,10 @@ async def test_changing_one_key_sets_only_that_key(monitored: Monitored, db: Any
     assert set(update) == {"$set"}
     assert set(update["$set"]) == {"data.b", "updated_at"}
     assert update["$set"]["data.b"] == {"deep": [1, 2, 3, 4]}
-    assert (await db.user_data.find_one({"_id": 1}))["data"] == {**data, "b": {"deep": [1, 2, 3, 4]}}
+    assert (await db.user_data.find_one({"_id": 1}))["data"] == {
+        **data,
+        "b": {"deep": [1, 2, 3, 4]},
+    }
 
 
 async def test_adding_and_removing_keys_sends_set_and_unset(monitored: Monitored, db: Any) -> None:
@@ -306,7 +322,9 @@ async def test_adding_and_removing_keys_sends_set_and_unset(monitored: Monitored
     assert (await monitored().get_user_data())[1] == {}
 
 
-async def test_an_external_edit_between_load_and_write_survives(monitored: Monitored, db: Any) -> None:
+async def test_an_external_edit_between_load_and_write_survives(
+    monitored: Monitored, db: Any
+) -> None:
     data = {"a": 1, "b": 2}
     persistence = await seeded(monitored, data)
     await db.user_data.update_one({"_id": 1}, {"$set": {"data.other": "from the admin panel"}})
@@ -342,7 +360,9 @@ async def test_keys_that_are_no_paths_force_a_whole_replace(
     assert (await db.user_data.find_one({"_id": 1}))["data"] == {"plain": 2}
 
 
-async def test_a_diff_of_a_document_deleted_meanwhile_is_repaired(monitored: Monitored, db: Any) -> None:
+async def test_a_diff_of_a_document_deleted_meanwhile_is_repaired(
+    monitored: Monitored, db: Any
+) -> None:
     data = {"a": 1, "b": 2, "c": [1, 2]}
     persistence = await seeded(monitored, data)
     await db.user_data.delete_one({"_id": 1})
