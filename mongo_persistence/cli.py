@@ -1,0 +1,880 @@
+"""The ``mongo-persistence`` command (also ``python -m mongo_persistence``).
+
+Commands: ``migrate`` (from PTB's PicklePersistence or DictPersistence JSON), ``inspect``,
+``export``, ``import`` and ``recover``. Every command takes ``--uri`` (or the environment variable
+``MONGODB_URI``), ``--database``, ``--namespace`` and ``--timeout``. Passwords are never printed.
+Expected errors end with a one-line message and exit status 1 (2 for a wrong command line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import pprint
+import re
+import sys
+import urllib.parse
+import warnings
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO, TypeVar
+
+import click
+from bson import json_util
+from pymongo import AsyncMongoClient
+from pymongo.errors import (
+    ConfigurationError,
+    ConnectionFailure,
+    InvalidURI,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
+from tqdm import tqdm  # type: ignore[import-untyped]
+
+from mongo_persistence._version import __version__
+from mongo_persistence.codec import Codec, TypeCodec
+from mongo_persistence.errors import MongoPersistenceError
+from mongo_persistence.migrate import (
+    DICT_JSON_FILES,
+    KINDS,
+    PICKLE_SUFFIXES,
+    DryRunStore,
+    MigrationAbortedError,
+    MigrationResult,
+    SourceData,
+    dummy_bot,
+    load_dict_json,
+    load_pickle,
+    migrate,
+)
+from mongo_persistence.persistence import DEFAULT_DATABASE, MongoPersistence, conversation_id
+from mongo_persistence.store import COLLECTIONS
+from mongo_persistence.transfer import (
+    ExportFormatError,
+    check_recovery_file,
+    collection_stats,
+    export_namespace,
+    find_namespaces,
+    import_records,
+    read_export,
+)
+from mongo_persistence.uri import redact_uri
+
+__all__ = ["main"]
+
+DEFAULT_URI: Final = "mongodb://localhost:27017"
+DEFAULT_TIMEOUT: Final = 5.0
+_MAX_PROBLEMS_SHOWN: Final = 50
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# ====================================================================== connection
+@dataclass
+class Target:
+    """Where a command reads or writes: server, database and namespace.
+
+    Attributes:
+        uri (:obj:`str`): The connection string, as given (never printed as it is).
+        database (:obj:`str` | :obj:`None`): The database name; the URI's, else
+            :data:`~mongo_persistence.DEFAULT_DATABASE`, when :obj:`None`.
+        namespace (:obj:`str` | :obj:`None`): The namespace.
+        timeout (:obj:`float`): Seconds to wait for a server.
+    """
+
+    uri: str
+    database: str | None
+    namespace: str | None
+    timeout: float
+
+    @property
+    def redacted(self) -> str:
+        """The URI without its password."""
+        return redact_uri(self.uri)
+
+    def secrets(self) -> list[str]:
+        """The secret parts of the URI, as written and percent-decoded."""
+        found: list[str] = []
+        match = re.match(r"^mongodb(?:\+srv)?://([^@/]*)@", self.uri, re.IGNORECASE)
+        if match and ":" in match.group(1):
+            found.append(match.group(1).split(":", 1)[1])
+        found += re.findall(
+            r"(?:password|authMechanismProperties|tlsCertificateKeyFilePassword)=([^&]*)",
+            self.uri,
+            re.IGNORECASE,
+        )
+        decoded = [urllib.parse.unquote(secret) for secret in found]
+        return sorted({s for s in found + decoded if s}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        """Removes the URI's password from a message and keeps its first line."""
+        text = text.replace(self.uri, self.redacted)
+        for secret in self.secrets():
+            text = text.replace(secret, "***")
+        return text.strip().split("\n", 1)[0]
+
+    def describe(self, database: str) -> str:
+        """``database 'x', namespace 'y' at mongodb://...`` for messages."""
+        namespace = f"namespace {self.namespace!r}" if self.namespace else "no namespace"
+        return f"database {database!r}, {namespace} at {self.redacted}"
+
+
+class CliError(click.ClickException):
+    """An expected error: printed as one line, exit status 1."""
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().split("\n", 1)[0]
+    for cut in (" (configured timeouts", ", Timeout:"):
+        if cut in text:
+            text = text.split(cut, 1)[0]
+    return text[:300]
+
+
+@contextlib.asynccontextmanager
+async def connect(target: Target) -> AsyncIterator[tuple[Any, str]]:
+    """Opens a client, checks that the server answers, and yields (database, its name).
+
+    Raises:
+        :class:`CliError`: The URI is invalid, or the server does not answer or refuses access.
+    """
+    where = target.redacted
+    timeout_ms = max(1, int(target.timeout * 1000))
+    try:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            target.uri,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            appname="mongo-persistence-cli",
+        )
+    except (InvalidURI, ConfigurationError, ValueError, TypeError) as exc:
+        raise CliError(target.scrub(f"Invalid MongoDB URI {where}: {_short(exc)}")) from None
+    try:
+        try:
+            name = target.database or client.get_default_database(default=DEFAULT_DATABASE).name
+            database = client.get_database(name)
+            await database.command("ping")
+        except (InvalidURI, ConfigurationError) as exc:
+            raise CliError(target.scrub(f"Invalid MongoDB URI {where}: {_short(exc)}")) from None
+        except ServerSelectionTimeoutError as exc:
+            raise CliError(
+                target.scrub(
+                    f"Cannot reach MongoDB at {where}: no server answered within "
+                    f"{target.timeout:g} s ({_short(exc)})"
+                )
+            ) from None
+        except OperationFailure as exc:
+            if exc.code in (18, 13, 8000) or "auth" in str(exc).lower():
+                raise CliError(
+                    target.scrub(f"MongoDB at {where} refused the credentials: {_short(exc)}")
+                ) from None
+            raise CliError(target.scrub(f"MongoDB at {where} failed: {_short(exc)}")) from None
+        except ConnectionFailure as exc:
+            raise CliError(
+                target.scrub(f"Cannot connect to MongoDB at {where}: {_short(exc)}")
+            ) from None
+        yield database, name
+    finally:
+        await client.close()
+
+
+def _persistence(
+    database: Any,
+    target: Target,
+    *,
+    codecs: Iterable[TypeCodec[Any]] = (),
+    pickle_fallback: bool = False,
+) -> MongoPersistence[Any, Any, Any]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the pickle_fallback warning: the CLI says it itself
+            return MongoPersistence(
+                database, namespace=target.namespace, codecs=codecs, pickle_fallback=pickle_fallback
+            )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _run(target: Target | None, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Runs a command's coroutine; turns the errors one expects into one-line messages."""
+    scrub = target.scrub if target is not None else (lambda text: text.strip().split("\n")[0])
+    try:
+        with _warnings_as_notes():
+            return asyncio.run(coroutine)
+    except click.ClickException:
+        raise
+    except ServerSelectionTimeoutError as exc:
+        where = target.redacted if target else "MongoDB"
+        raise CliError(scrub(f"Lost the connection to {where}: {_short(exc)}")) from None
+    except PyMongoError as exc:
+        raise CliError(scrub(f"MongoDB failed: {_short(exc)}")) from None
+    except MongoPersistenceError as exc:
+        raise CliError(scrub(str(exc))) from None
+    except OSError as exc:
+        raise CliError(scrub(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))) from None
+    except KeyboardInterrupt:
+        raise click.Abort() from None
+
+
+@contextlib.contextmanager
+def _warnings_as_notes() -> Iterator[None]:
+    seen: set[str] = set()
+
+    def show(message: Warning | str, *_: Any, **__: Any) -> None:
+        text = str(message).strip().split("\n", 1)[0]
+        if text not in seen:
+            seen.add(text)
+            click.echo(f"Warning: {text}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
+
+
+# ====================================================================== shared options
+def connection_options(function: F) -> F:
+    """Adds ``--uri``, ``--database``, ``--namespace`` and ``--timeout`` to a command."""
+    options = [
+        click.option(
+            "--uri",
+            envvar="MONGODB_URI",
+            default=DEFAULT_URI,
+            show_default=True,
+            show_envvar=True,
+            metavar="URI",
+            help="MongoDB connection string (mongodb:// or mongodb+srv://). Its password is never "
+            "printed.",
+        ),
+        click.option(
+            "--database",
+            "-d",
+            metavar="NAME",
+            help=f"Database. Defaults to the URI's database, else {DEFAULT_DATABASE!r}.",
+        ),
+        click.option(
+            "--namespace",
+            "-n",
+            metavar="NS",
+            help="Namespace: the collections are '<NS>.user_data'... "
+            "(MongoPersistence(namespace=...)). None by default.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.1),
+            default=DEFAULT_TIMEOUT,
+            show_default=True,
+            metavar="SECONDS",
+            help="How long to wait for a server to answer.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def codec_options(function: F) -> F:
+    """Adds ``--codec``, ``--pickle-fallback`` and ``--pythonpath`` to a command."""
+    options = [
+        click.option(
+            "--codec",
+            "codec_refs",
+            multiple=True,
+            metavar="MODULE:NAME",
+            help="A TypeCodec (or a list of them) of your bot, as given to "
+            "MongoPersistence(codecs=...). Repeatable.",
+        ),
+        click.option(
+            "--pickle-fallback",
+            is_flag=True,
+            help="Store values of unsupported types with pickle, as "
+            "MongoPersistence(pickle_fallback=True) does. Only if you trust everyone who can "
+            "write to the database.",
+        ),
+        click.option(
+            "--pythonpath",
+            multiple=True,
+            type=click.Path(file_okay=False, path_type=Path),
+            metavar="DIR",
+            help="Put DIR on the import path (for your bot's own classes and codecs). Repeatable.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def progress_option(function: F) -> F:
+    """Adds ``--progress/--no-progress``."""
+    return click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Show a progress bar (on standard error). Shown when it is a terminal by default.",
+    )(function)
+
+
+def _target(uri: str, database: str | None, namespace: str | None, timeout: float) -> Target:
+    return Target(uri=uri, database=database or None, namespace=namespace or None, timeout=timeout)
+
+
+def _load_codecs(refs: Iterable[str], paths: Iterable[Path]) -> list[TypeCodec[Any]]:
+    for path in paths:
+        sys.path.insert(0, str(path.resolve()))
+    codecs: list[TypeCodec[Any]] = []
+    for ref in refs:
+        module_name, colon, attribute = ref.partition(":")
+        if not colon or not module_name or not attribute:
+            raise click.BadParameter(f"{ref!r} is not MODULE:NAME", param_hint="--codec")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise click.BadParameter(f"cannot load {ref!r}: {exc}", param_hint="--codec") from None
+        items = [obj] if isinstance(obj, TypeCodec) else list(obj) if _iterable(obj) else [obj]
+        for item in items:
+            if not isinstance(item, TypeCodec):
+                raise click.BadParameter(
+                    f"{ref!r} is a {type(item).__name__}, not a TypeCodec", param_hint="--codec"
+                )
+            codecs.append(item)
+    return codecs
+
+
+def _iterable(obj: object) -> bool:
+    return isinstance(obj, list | tuple | set | frozenset)
+
+
+def _bar(total: int | None, description: str, enabled: bool | None, unit: str = "doc") -> Any:
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(
+        total=total,
+        desc=description,
+        unit=unit,
+        disable=not show,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=False,
+    )
+
+
+def _plural(count: int, word: str) -> str:
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"
+
+
+# ====================================================================== the group
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", "-V", prog_name="mongo-persistence")
+def main() -> None:
+    """Migrate, inspect, back up and recover the MongoDB data of python-telegram-bot bots.
+
+    The connection comes from --uri or the environment variable MONGODB_URI; passwords are never
+    printed. Run `mongo-persistence COMMAND --help` for the options of a command.
+    """
+
+
+# ====================================================================== migrate
+@main.command(name="migrate")
+@click.option(
+    "--from-pickle",
+    "pickle_path",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="The filepath of a PicklePersistence: the file itself (single_file=True), or the "
+    f"prefix of the files PATH{', PATH'.join(PICKLE_SUFFIXES)} (single_file=False; found out "
+    "from the files present).",
+)
+@click.option(
+    "--from-dict-json",
+    "dict_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE|DIR",
+    help="DictPersistence JSON: a FILE holding a JSON object with any of the keys "
+    f"{', '.join(KINDS)} (each the text of the DictPersistence *_json property, or that JSON "
+    f"inline), or a DIR holding any of {', '.join(DICT_JSON_FILES.values())} (each the text of "
+    "the matching *_json property).",
+)
+@click.option(
+    "--single-file/--multi-file",
+    default=None,
+    help="Read the PicklePersistence as single_file=True/False instead of finding it out.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Write nothing and need no server: count the entities per kind and list every value "
+    "that cannot be stored.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Entities written concurrently (one bulk write per collection and chunk).",
+)
+@codec_options
+@progress_option
+@connection_options
+def migrate_command(
+    *,
+    pickle_path: Path | None,
+    dict_path: Path | None,
+    single_file: bool | None,
+    dry_run: bool,
+    chunk_size: int,
+    codec_refs: tuple[str, ...],
+    pickle_fallback: bool,
+    pythonpath: tuple[Path, ...],
+    progress: bool | None,
+    uri: str,
+    database: str | None,
+    namespace: str | None,
+    timeout: float,
+) -> None:
+    """Copy the data of PTB's PicklePersistence or DictPersistence into MongoDB.
+
+    The files are read with PTB's own classes; every user, chat, bot data, conversation state
+    and the callback data cache are written through MongoPersistence, so the documents are the
+    ones the bot itself writes. Running it twice writes the same documents again. Entities of
+    the target that the source does not have are left alone.
+
+    Exit status 1 when any entity cannot be migrated (also with --dry-run): the others are
+    written, and each failure is listed with the path of the value at fault.
+    """
+    if (pickle_path is None) == (dict_path is None):
+        raise click.UsageError("Give exactly one of --from-pickle and --from-dict-json.")
+    if single_file is not None and pickle_path is None:
+        raise click.UsageError("--single-file/--multi-file go with --from-pickle.")
+    target = _target(uri, database, namespace, timeout)
+    codecs = _load_codecs(codec_refs, pythonpath)
+    if pickle_fallback:
+        click.echo(
+            "Note: --pickle-fallback: values of unsupported types are stored with pickle.",
+            err=True,
+        )
+
+    async def run() -> MigrationResult:
+        bot = dummy_bot()
+        if pickle_path is not None:
+            source = await load_pickle(pickle_path, bot=bot, single_file=single_file)
+        else:
+            assert dict_path is not None
+            source = await load_dict_json(dict_path, bot=bot)
+        _echo_source(source)
+        if dry_run:
+            persistence = _persistence(
+                _NoDatabase(), target, codecs=codecs, pickle_fallback=pickle_fallback
+            )
+            persistence.store = DryRunStore(_NoDatabase(), namespace=target.namespace)
+            persistence.set_bot(bot)
+            return await _migrate(source, persistence, chunk_size, progress)
+        async with connect(target) as (db, name):
+            persistence = _persistence(db, target, codecs=codecs, pickle_fallback=pickle_fallback)
+            persistence.set_bot(bot)
+            click.echo(f"Target: {target.describe(name)}")
+            return await _migrate(source, persistence, chunk_size, progress)
+
+    result = _run(target, run())
+    _echo_problems(result)
+    done = result.total_written
+    if dry_run:
+        click.echo(f"Dry run: nothing was written. {_plural(done, 'entity')} can be migrated.")
+    else:
+        click.echo(f"Migrated {_plural(done, 'entity')}.")
+    if result.problems:
+        raise CliError(
+            f"{_plural(len(result.problems), 'entity')} cannot be migrated (listed above)"
+            + ("" if dry_run else f"; the other {done} were written")
+            + "."
+        )
+
+
+class _NoDatabase:
+    """Stands for a database in dry runs: it is never asked anything."""
+
+    name = "(dry run)"
+
+    def get_collection(self, name: str, **_: Any) -> None:
+        return None
+
+
+async def _migrate(
+    source: SourceData,
+    persistence: MongoPersistence[Any, Any, Any],
+    chunk_size: int,
+    progress: bool | None,
+) -> MigrationResult:
+    with _bar(source.total, "migrating", progress, unit="entity") as bar:
+        try:
+            return await migrate(source, persistence, chunk_size=chunk_size, progress=bar.update)
+        except MigrationAbortedError as exc:
+            _echo_problems(exc.result)
+            raise
+
+
+def _echo_source(source: SourceData) -> None:
+    click.echo(f"Source: {source.description}")
+    counts = source.counts()
+    for kind in KINDS:
+        extra = ""
+        if kind == "conversations" and source.conversations:
+            extra = f"  ({_plural(len(source.conversations), 'handler')}: "
+            extra += ", ".join(sorted(source.conversations)) + ")"
+        click.echo(f"  {kind:<14} {counts[kind]:>8}{extra}")
+
+
+def _echo_problems(result: MigrationResult) -> None:
+    for problem in result.problems[:_MAX_PROBLEMS_SHOWN]:
+        click.echo(f"  ! {problem.message}")
+    hidden = len(result.problems) - _MAX_PROBLEMS_SHOWN
+    if hidden > 0:
+        click.echo(f"  ! ... and {hidden} more")
+
+
+# ====================================================================== inspect
+_ENTITY_KINDS: Final = {
+    "user": "user_data",
+    "chat": "chat_data",
+    "bot": "bot_data",
+    "conversation": "conversations",
+    "callback": "callback_data",
+}
+
+
+@main.command(name="inspect", context_settings={"ignore_unknown_options": True})
+@click.argument("what", required=False, type=click.Choice(list(_ENTITY_KINDS)))
+@click.argument("ident", required=False, metavar="[ID|NAME]")
+@codec_options
+@connection_options
+def inspect_command(
+    *,
+    what: str | None,
+    ident: str | None,
+    codec_refs: tuple[str, ...],
+    pickle_fallback: bool,
+    pythonpath: tuple[Path, ...],
+    uri: str,
+    database: str | None,
+    namespace: str | None,
+    timeout: float,
+) -> None:
+    r"""Show sizes per collection, or one entity decoded and raw.
+
+    \b
+    mongo-persistence inspect                     counts and sizes of every namespace
+    mongo-persistence inspect -n NS               ... of namespace NS only
+    mongo-persistence inspect user 42             user_data of user 42
+    mongo-persistence inspect chat -100123        chat_data of chat -100123
+    mongo-persistence inspect bot                 bot_data
+    mongo-persistence inspect conversation NAME   every key of conversation handler NAME
+    mongo-persistence inspect callback            the callback data cache
+
+    An entity is shown decoded (Python repr, through the codec) and raw (relaxed Extended JSON).
+    """
+    target = _target(uri, database, namespace, timeout)
+    if what is None:
+        if ident is not None:
+            raise click.UsageError(f"Unexpected argument {ident!r}.")
+        _run(target, _inspect_overview(target))
+        return
+    number: int | None = None
+    if what in ("user", "chat"):
+        if ident is None:
+            raise click.UsageError(f"Give the id: inspect {what} ID.")
+        try:
+            number = int(ident)
+        except ValueError:
+            raise click.BadParameter(f"{ident!r} is not an integer id", param_hint="ID") from None
+    elif what == "conversation":
+        if ident is None:
+            raise click.UsageError("Give the handler's name: inspect conversation NAME.")
+    elif ident is not None:
+        raise click.UsageError(f"inspect {what} takes no argument (got {ident!r}).")
+    codec = Codec(_load_codecs(codec_refs, pythonpath), pickle_fallback=pickle_fallback)
+    found = _run(target, _inspect_entity(target, codec, what, number, ident))
+    if not found:
+        raise CliError("Nothing found.")
+
+
+async def _inspect_overview(target: Target) -> None:
+    async with connect(target) as (db, name):
+        click.echo(f"Database {name!r} at {target.redacted}")
+        namespaces: list[str | None] = (
+            [target.namespace] if target.namespace else await find_namespaces(db)
+        )
+        if not namespaces:
+            click.echo("  no mongo_persistence collections in this database")
+            return
+        for namespace in namespaces:
+            label = f"namespace {namespace!r}" if namespace else "no namespace"
+            click.echo(f"\n{label}:")
+            store = _persistence(db, _target(target.uri, name, namespace, target.timeout)).store
+            click.echo(
+                f"  {'collection':<32} {'documents':>10} {'data':>10} {'largest':>10} "
+                f"{'storage':>10} {'indexes':>10}"
+            )
+            total_docs = total_size = 0
+            for kind in COLLECTIONS:
+                stats = await collection_stats(store, kind)
+                total_docs += stats.count
+                total_size += stats.data_size
+                click.echo(
+                    f"  {stats.name:<32} {stats.count:>10} {_size(stats.data_size):>10} "
+                    f"{_size(stats.largest):>10} {_size(stats.storage_size):>10} "
+                    f"{_size(stats.index_size):>10}"
+                )
+            click.echo(f"  {'total':<32} {total_docs:>10} {_size(total_size):>10}")
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "-"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _inspect_entity(
+    target: Target, codec: Codec, what: str, number: int | None, name: str | None
+) -> bool:
+    kind = _ENTITY_KINDS[what]
+    async with connect(target) as (db, db_name):
+        store = _persistence(db, target).store
+        where = f"{store.collection_name(kind)} ({target.describe(db_name)})"
+        if kind == "conversations":
+            docs = [doc async for doc in store.iter_documents(kind, {"name": name})]
+            docs.sort(key=lambda doc: str(doc["_id"]))
+        else:
+            doc_id = number if number is not None else kind
+            doc = await store.find_one(kind, doc_id)
+            docs = [] if doc is None else [doc]
+    if not docs:
+        subject = {
+            "user_data": f"user {number}",
+            "chat_data": f"chat {number}",
+            "conversations": f"conversation {name!r}",
+        }.get(kind, kind)
+        click.echo(f"No {subject} in {where}.", err=True)
+        return False
+    click.echo(f"{where}:")
+    if kind == "conversations":
+        click.echo(f"{_plural(len(docs), 'key')} of conversation {name!r}:")
+    for doc in docs:
+        click.echo("")
+        click.echo(f"_id: {doc['_id']!r}")
+        click.echo("decoded:")
+        click.echo(_indent(_decoded(codec, kind, doc)))
+        click.echo("raw:")
+        raw = json_util.dumps(doc, json_options=json_util.RELAXED_JSON_OPTIONS, indent=2)
+        click.echo(_indent(raw))
+    return True
+
+
+def _decoded(codec: Codec, kind: str, doc: dict[str, Any]) -> str:
+    try:
+        if kind == "conversations":
+            key = tuple(codec.decode(doc.get("key", []), entity=str(doc["_id"])))
+            state = codec.decode(doc.get("state"), entity=str(doc["_id"]))
+            value: Any = {key: state}
+            if conversation_id(str(doc.get("name")), key) != doc["_id"]:
+                value = {"key": key, "state": state, "note": "the _id does not match the key"}
+        else:
+            value = codec.decode(doc.get("data", {}), entity=kind)
+            if "attrs" in doc:
+                attrs = codec.decode(doc["attrs"], entity=f"{kind}.attrs")
+                value = {"data": value, "attrs": attrs}
+    except MongoPersistenceError as exc:
+        return f"(cannot be decoded: {exc})"
+    return pprint.pformat(value, width=96, sort_dicts=False)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+# ====================================================================== export / import
+@main.command(name="export")
+@click.option(
+    "--output",
+    "-o",
+    default="-",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+    metavar="FILE|-",
+    help="Where to write; '-' is standard output. A file is written whole or not at all.",
+)
+@progress_option
+@connection_options
+def export_command(
+    *,
+    output: str,
+    progress: bool | None,
+    uri: str,
+    database: str | None,
+    namespace: str | None,
+    timeout: float,
+) -> None:
+    """Write all documents of a namespace as Extended JSON lines (a backup).
+
+    One document per line, in canonical Extended JSON (every BSON type is kept exactly), with
+    the kind of data it belongs to; a header line first and an end line last. `import` restores
+    it into any database and namespace.
+    """
+    target = _target(uri, database, namespace, timeout)
+    to_stdout = output == "-"
+
+    async def run() -> dict[str, int]:
+        async with connect(target) as (db, name):
+            store = _persistence(db, target).store
+            if to_stdout:
+                return await _export(store, sys.stdout, name, progress)
+            path = Path(output)
+            part = path.with_name(f".{path.name}.part")
+            try:
+                with part.open("w", encoding="utf-8") as handle:
+                    counts = await _export(store, handle, name, progress)
+                os.replace(part, path)
+            finally:
+                part.unlink(missing_ok=True)
+            return counts
+
+    counts = _run(target, run())
+    summary = ", ".join(f"{kind} {count}" for kind, count in counts.items())
+    destination = "standard output" if to_stdout else output
+    click.echo(
+        f"Exported {_plural(sum(counts.values()), 'document')} ({summary}) to {destination}.",
+        err=to_stdout,
+    )
+
+
+async def _export(
+    store: Any, handle: TextIO, database: str, progress: bool | None
+) -> dict[str, int]:
+    total = 0
+    for kind in COLLECTIONS:
+        total += await store.collection(kind).count_documents({})
+    with _bar(total, "exporting", progress) as bar:
+        return await export_namespace(store, handle, database=database, progress=bar.update)
+
+
+class _FileLines:
+    """The lines of a file, read anew each time it is iterated."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __iter__(self) -> Iterator[str]:
+        with self.path.open(encoding="utf-8") as handle:
+            yield from handle
+
+
+def _lines(file: str) -> tuple[Iterable[str], str]:
+    if file == "-":
+        return list(sys.stdin), "standard input"
+    path = Path(file)
+    if not path.is_file():
+        raise CliError(f"No such file: {file}" if not path.exists() else f"Not a file: {file}")
+    return _FileLines(path), file
+
+
+@main.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
+@progress_option
+@connection_options
+def import_command(
+    *,
+    file: str,
+    progress: bool | None,
+    uri: str,
+    database: str | None,
+    namespace: str | None,
+    timeout: float,
+) -> None:
+    """Load a file written by `export` (FILE, or '-' for standard input).
+
+    Each document replaces the one with the same _id (upsert), so importing twice changes
+    nothing. The documents go into the export's own namespace unless --namespace is given
+    (--namespace '' for the collections without a namespace). The whole file is checked before
+    anything is written.
+    """
+    lines, where = _lines(file)
+    try:
+        with _warnings_as_notes():
+            header, _ = read_export(lines, where=where)
+    except ExportFormatError as exc:
+        raise CliError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise CliError(f"{where} is not a mongo-persistence export (not UTF-8 text)") from None
+    except OSError as exc:
+        raise CliError(f"Cannot read {where}: {exc.strerror or exc}") from None
+    chosen = header.namespace if namespace is None else namespace
+    target = _target(uri, database, chosen, timeout)
+
+    async def run() -> dict[str, int]:
+        async with connect(target) as (db, name):
+            click.echo(
+                f"Importing {_plural(header.total, 'document')} from {where} "
+                f"(exported from database {header.database!r}, "
+                + (f"namespace {header.namespace!r}" if header.namespace else "no namespace")
+                + f") into {target.describe(name)}"
+            )
+            store = _persistence(db, target).store
+            _, records = read_export(lines, where=where)
+            with _bar(header.total, "importing", progress) as bar:
+                return await import_records(store, records, progress=bar.update)
+
+    counts = _run(target, run())
+    summary = ", ".join(f"{kind} {count}" for kind, count in counts.items())
+    click.echo(f"Imported {_plural(sum(counts.values()), 'document')} ({summary}).")
+
+
+# ====================================================================== recover
+@main.command(name="recover")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@connection_options
+def recover_command(
+    *, file: Path, uri: str, database: str | None, namespace: str | None, timeout: float
+) -> None:
+    """Load a recovery file written by MongoPersistence.flush() back into MongoDB.
+
+    When MongoDB could not be reached at shutdown, the unsaved entities went to a file
+    `mongo_persistence-unsaved-<time>.jsonl`. Give the bot's own --database and --namespace:
+    the file does not record them. A document written again after the file was made is left as
+    it is (counted as skipped): an older save never overwrites a newer one.
+    """
+    target = _target(uri, database, namespace, timeout)
+    lines, where = _lines(str(file))
+    try:
+        ops = check_recovery_file(lines, where=where)
+    except ExportFormatError as exc:
+        raise CliError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise CliError(f"{where} is not a recovery file (not UTF-8 text)") from None
+    except OSError as exc:
+        raise CliError(f"Cannot read {where}: {exc.strerror or exc}") from None
+
+    async def run() -> tuple[int, int]:
+        async with connect(target) as (db, name):
+            click.echo(
+                f"Recovering {_plural(sum(ops.values()), 'entity')} ({ops['replace']} to write, "
+                f"{ops['delete']} to delete) from {where} into {target.describe(name)}"
+            )
+            store = _persistence(db, target).store
+            return await store.restore_recovery_file(file)
+
+    restored, skipped = _run(target, run())
+    click.echo(f"Restored {restored}, skipped {skipped} (the database holds a newer version).")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
