@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dtm
 import decimal
 import enum
-import json
 import pickle
 import sys
 import uuid
@@ -222,12 +221,15 @@ class Codec:
 
 
 class _Encoder:
-    __slots__ = ("bot", "codec", "dispatch")
+    __slots__ = ("bot", "codec", "dispatch", "plain_enums")
 
     def __init__(self, codec: Codec, bot: Bot | None) -> None:
         self.codec = codec
         self.bot = bot
         self.dispatch = codec._dispatch
+        # Inside a TelegramObject's to_dict(), PTB's str/int enums are stored as their plain
+        # values (as the Bot API sends them); de_json() turns them back into enums.
+        self.plain_enums = False
 
     def enc(self, value: Any, depth: int) -> Any:
         handler = self.dispatch.get(type(value))
@@ -243,17 +245,27 @@ class _Encoder:
     def seq(self, items: Iterable[Any], depth: int, container: object) -> list[Any]:
         if depth >= MAX_DEPTH:
             raise _TooDeep(container, f"nesting deeper than {MAX_DEPTH} levels")
-        out = []
+        out: list[Any] = []
+        append = out.append
         enc = self.enc
+        inner = depth + 1
         index = 0
         try:
             for index, item in enumerate(items):  # noqa: B007 - index is read on failure
-                out.append(enc(item, depth + 1))
+                kind = type(item)
+                if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
+                    append(item)
+                else:
+                    append(enc(item, inner))
         except _Fail as exc:
             exc.path.append(f"[{index}]")
             exc.containers.append(id(container))
             raise
         return out
+
+
+_SCALARS: Final = frozenset({str, bool, float, type(None), bytes})
+"""Types stored as they are, whatever their value (``int`` needs a range check)."""
 
 
 def _enc_plain(_: _Encoder, value: Any, __: int) -> Any:
@@ -270,19 +282,25 @@ def _safe_key(key: object) -> bool:
     return type(key) is str and key[:1] != "$" and key != TAG and "\x00" not in key
 
 
-def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:
+def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa: PLR0912
     if depth >= MAX_DEPTH:
         raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
     inner = depth + 1
     sub = enc.enc
     key: Any = None
     try:
-        if all(_safe_key(k) for k in value):
-            out = {}
-            for key, item in value.items():
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str or key[:1] == "$" or key == TAG or "\x00" in key:
+                break
+            kind = type(item)
+            if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
+                out[key] = item
+            else:
                 out[key] = sub(item, inner)
+        else:
             return out
-        if value and all(type(k) is int for k in value):
+        if all(type(k) is int for k in value):
             # The common case of id-keyed maps stays readable: {"__type__": "intdict", ...}.
             if inner >= MAX_DEPTH:
                 raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
@@ -386,6 +404,8 @@ def _enc_complex(enc: _Encoder, value: complex, depth: int) -> Any:
 
 
 def _enc_enum(enc: _Encoder, value: enum.Enum, depth: int) -> Any:
+    if enc.plain_enums and isinstance(value, str | int):
+        return str(value.value) if isinstance(value, str) else int(value.value)
     return enc.tagged(
         "enum", depth, value, **{"class": _class_ref(type(value)), "name": value.name}
     )
@@ -411,16 +431,17 @@ def _telegram_class_name(cls: type) -> str:
 
 def _enc_telegram(enc: _Encoder, value: TelegramObject, depth: int) -> Any:
     try:
-        # to_json() turns PTB's enums into their plain values: the stored document stays readable
-        # and de_json() restores the enums.
-        data = json.loads(value.to_json())
+        data = value.to_dict()
     except Exception as exc:
         raise _Fail(value, f"to_dict() failed: {exc!r}") from exc
+    outer, enc.plain_enums = enc.plain_enums, True
     try:
         payload = enc.enc(data, depth + 1)
     except _Fail as exc:
-        exc.path.append(".to_json()")
+        exc.path.append(".to_dict()")
         raise
+    finally:
+        enc.plain_enums = outer
     return enc.tagged(
         "telegram", depth, value, **{"class": _telegram_class_name(type(value)), "value": payload}
     )
@@ -487,12 +508,16 @@ _BASE_DISPATCH: dict[type, Callable[[_Encoder, Any, int], Any]] = {
 
 
 # ==================================================================== decoding
+_NEEDS_DECODING: Final = frozenset({dict, list, Int64, Binary})
+
+
 def _dec_plain_dict(dec: _Decoder, value: dict[str, Any]) -> dict[Any, Any]:
     key = None
     out = {}
+    sub = dec.dec
     try:
         for key, item in value.items():
-            out[key] = dec.dec(item)
+            out[key] = sub(item) if type(item) in _NEEDS_DECODING else item
     except _Fail as exc:
         exc.path.append(_key_repr(key))
         raise
@@ -525,9 +550,10 @@ class _Decoder:
         if cls is list:
             index = 0
             try:
-                out = []
+                out: list[Any] = []
+                append = out.append
                 for index, item in enumerate(value):  # noqa: B007 - read on failure
-                    out.append(self.dec(item))
+                    append(self.dec(item) if type(item) in _NEEDS_DECODING else item)
             except _Fail as exc:
                 exc.path.append(f"[{index}]")
                 raise
