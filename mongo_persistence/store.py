@@ -10,18 +10,23 @@ file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dtm
 import logging
+import os
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import pymongo
 from bson import json_util
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.errors import (
     BulkWriteError,
+    ConfigurationError,
     ConnectionFailure,
     DuplicateKeyError,
     OperationFailure,
@@ -44,6 +49,8 @@ _READ_BATCH: Final = 5000
 _TRANSIENT_CODES: Final = frozenset(
     {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50, 64, 112}
 )
+_MIN_ATTEMPT: Final = 0.05
+"""Seconds a write attempt gets at least, even when the flush deadline has passed."""
 
 
 def _now() -> dtm.datetime:
@@ -79,6 +86,8 @@ class Entry:
     field_name: str = "data"
     futures: list[asyncio.Future[None]] = field(default_factory=list)
     attempts: int = 0
+    abandoned: bool = False
+    """Saved to a recovery file by :meth:`MongoStore.flush`: a late outcome changes nothing."""
 
     def replacement(self) -> dict[str, Any]:
         """The whole document (``field_name=""`` puts the fields of ``data`` at the top level)."""
@@ -140,6 +149,10 @@ class MongoStore:
         }
         self._queue: dict[tuple[str, Any], Entry] = {}
         self._pending: dict[tuple[str, Any], Entry] = {}
+        # The batch being written; entries leave it once they are acknowledged or failed.
+        self._inflight: dict[tuple[str, Any], Entry] = {}
+        # While flush() runs: every write attempt ends by this time.monotonic() value.
+        self._deadline: float | None = None
         self._writer: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
 
@@ -190,14 +203,23 @@ class MongoStore:
             ) from None
         except OperationFailure as exc:
             if exc.code in (18, 13, 8000) or "auth" in str(exc).lower():
-                message = (exc.details or {}).get("errmsg") or str(exc)
+                message = (exc.details or {}).get("errmsg") or _first_line(exc)
                 raise PersistenceConnectionError(
                     f"MongoDB{where} refused the credentials or the access: {message}"
                 ) from None
-            raise PersistenceConnectionError(f"MongoDB{where} failed: {exc}") from None
+            raise PersistenceConnectionError(f"MongoDB{where} failed: {_first_line(exc)}") from None
         except ConnectionFailure as exc:
             raise PersistenceConnectionError(
                 f"Cannot connect to MongoDB{where}: {_first_line(exc)}"
+            ) from None
+        except ConfigurationError as exc:
+            # e.g. a mongodb+srv:// host without SRV record (resolved at the first operation)
+            raise PersistenceConnectionError(
+                f"Cannot use MongoDB{where}, check the connection settings: {_first_line(exc)}"
+            ) from None
+        except PyMongoError as exc:
+            raise PersistenceConnectionError(
+                f"Cannot use MongoDB{where}: {type(exc).__name__}: {_first_line(exc)}"
             ) from None
 
     # ------------------------------------------------------------------ reads
@@ -252,13 +274,33 @@ class MongoStore:
                     batch.setdefault(key, entry)
                 self._pending = {}
                 retry_pending = False
-            await self._write_batch(batch.values())
+            self._inflight = batch
+            try:
+                await self._write_batch(list(batch.values()))
+            except BaseException as exc:
+                # Cancelled (e.g. by flush() at its deadline) or a bug: whatever was not settled
+                # yet is kept for a retry, and nobody is left waiting.
+                for entry in list(self._inflight.values()):
+                    self._failed(entry, None, exc, keep=True)
+                raise
+            finally:
+                self._inflight = {}
+
+    def _resolved(self, entry: Entry) -> None:
+        key = (entry.collection, entry.doc_id)
+        if self._inflight.get(key) is entry:
+            del self._inflight[key]
 
     async def _write_batch(self, entries: Iterable[Entry]) -> None:
         per_collection: dict[str, list[tuple[Entry, Any]]] = {}
         for entry in entries:
-            model = self._model(entry)
+            try:
+                model = self._model(entry)
+            except Exception as exc:  # noqa: BLE001 - fails this entry alone
+                self._failed(entry, None, exc)
+                continue
             if model is None:
+                self._resolved(entry)
                 entry.settle(None)
                 continue
             per_collection.setdefault(entry.collection, []).append((entry, model))
@@ -297,7 +339,8 @@ class MongoStore:
         if self.bulk:
             sent = True
             try:
-                result = await collection.bulk_write([m for _, m in items], ordered=False)
+                with self._attempt_limit():
+                    result = await collection.bulk_write([m for _, m in items], ordered=False)
                 upserted = result.upserted_ids.keys()
             except BulkWriteError as exc:
                 for error in exc.details.get("writeErrors", []):
@@ -320,9 +363,11 @@ class MongoStore:
             except Exception as exc:  # noqa: BLE001 - every entry gets the error
                 errors = dict.fromkeys(range(len(items)), exc)
         if not sent:
-            results = await asyncio.gather(
-                *(self._send_one(collection, model) for _, model in items), return_exceptions=True
-            )
+            with self._attempt_limit():
+                results = await asyncio.gather(
+                    *(self._send_one(collection, model) for _, model in items),
+                    return_exceptions=True,
+                )
             errors = {i: r for i, r in enumerate(results) if isinstance(r, BaseException)}
             upserted = (i for i, r in enumerate(results) if r is True)
 
@@ -339,6 +384,7 @@ class MongoStore:
                 if entry in repairs:
                     continue
                 self.tracker.acknowledged(entry.collection, entry.doc_id, entry.digests)
+                self._resolved(entry)
                 entry.settle(None)
             else:
                 self._failed(entry, model, error)
@@ -357,14 +403,29 @@ class MongoStore:
         result = await method(model._filter, model._doc, upsert=True)  # noqa: SLF001
         return result.upserted_id is not None
 
-    def _failed(self, entry: Entry, model: Any, error: BaseException) -> None:
+    def _attempt_limit(self) -> contextlib.AbstractContextManager[Any]:
+        """Bounds a write attempt by the flush deadline while :meth:`flush` runs.
+
+        Server selection included, whatever the client's ``serverSelectionTimeoutMS``.
+        """
+        if self._deadline is None:
+            return contextlib.nullcontext()
+        return pymongo.timeout(max(self._deadline - time.monotonic(), _MIN_ATTEMPT))
+
+    def _failed(
+        self, entry: Entry, model: Any, error: BaseException, *, keep: bool | None = None
+    ) -> None:
         key = (entry.collection, entry.doc_id)
+        self._resolved(entry)
         self.tracker.forget(*key)
         entry.attempts += 1
-        keep = is_transient(error) or (isinstance(model, UpdateOne) and entry.attempts == 1)
+        if keep is None:
+            keep = is_transient(error) or (isinstance(model, UpdateOne) and entry.attempts == 1)
         wrapped = PersistenceWriteError(entry.entity, _first_line(error), kept=keep)
         wrapped.__cause__ = error
         entry.settle(wrapped)
+        if entry.abandoned:
+            return  # flush() saved it to a recovery file already
         if key in self._queue or key in self._pending:
             return  # a newer write of this document is already waiting
         if keep:
@@ -390,96 +451,173 @@ class MongoStore:
     async def flush(self, *, timeout: float, recovery_dir: Path | None) -> Path | None:
         """Waits for every write in flight, then retries failed writes until :paramref:`timeout`.
 
+        The whole call is bounded by :paramref:`timeout`: a write still in flight at the deadline
+        is given up (and saved) like a failed one, and retries end at the deadline whatever the
+        client's ``serverSelectionTimeoutMS``. What could not be saved by then is written to a
+        recovery file (Extended JSON, one entity per line; see :meth:`restore_recovery_file`).
+
         Returns:
             The path of the recovery file holding what could not be saved, or :obj:`None`.
         """
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + max(timeout, 0.0)
+        self._deadline = deadline
         delay = 0.25
-        while True:
-            if self._writer is not None:
-                await asyncio.gather(self._writer, return_exceptions=True)
-            if not self._pending and not self._queue:
-                return None
-            if time.monotonic() >= deadline:
-                break
-            self._kick()
-            await asyncio.gather(self._writer, return_exceptions=True)  # type: ignore[arg-type]
-            if self._pending:
-                await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-                delay = min(delay * 2, 5.0)
-        return self._write_recovery_file(recovery_dir or Path.cwd())
+        try:
+            while True:
+                if not await self._wait_for_writer(deadline):
+                    break
+                if not self._pending and not self._queue:
+                    return None
+                if time.monotonic() >= deadline:
+                    break
+                self._kick()
+                if not await self._wait_for_writer(deadline):
+                    break
+                if self._pending:
+                    await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                    delay = min(delay * 2, 5.0)
+            return await self._give_up(recovery_dir or Path.cwd())
+        finally:
+            self._deadline = None
 
-    def _write_recovery_file(self, directory: Path) -> Path:
-        entries = [*self._pending.values(), *self._queue.values()]
-        directory.mkdir(parents=True, exist_ok=True)
-        stamp = dtm.datetime.now(dtm.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        path = directory / f"mongo_persistence-unsaved-{stamp}.jsonl"
-        with path.open("w", encoding="utf-8") as handle:
-            for entry in entries:
-                record = {
-                    "collection": entry.collection,
-                    "_id": entry.doc_id,
-                    "entity": entry.entity,
-                    "op": "delete" if entry.data is None else "replace",
-                    "at": _now(),
-                    "document": None if entry.data is None else entry.replacement(),
-                }
-                handle.write(json_util.dumps(record, json_options=json_util.CANONICAL_JSON_OPTIONS))
-                handle.write("\n")
-        _LOGGER.error(
-            "MongoDB could not be reached before the flush deadline: %d unsaved entities were "
-            "written to %s. Load them later with `mongo-persistence recover %s`.",
-            len(entries),
-            path,
-            path,
-        )
+    async def _wait_for_writer(self, deadline: float) -> bool:
+        """Waits for the current batch until the deadline; tells whether it is done."""
+        writer = self._writer
+        if writer is None or writer.done():
+            return True
+        await asyncio.wait({writer}, timeout=max(0.0, deadline - time.monotonic()))
+        return writer.done()
+
+    def unsaved_entries(self) -> list[Entry]:
+        """The newest unsaved entry of every document: queued, waiting for a retry, or in flight."""
+        unsaved = {**self._inflight, **self._pending, **self._queue}
+        return list(unsaved.values())
+
+    async def _give_up(self, directory: Path) -> Path | None:
+        entries = self.unsaved_entries()
+        path = self._write_recovery_file(directory, entries) if entries else None
+        reason = f"not acknowledged before the flush deadline; saved to {path}"
+        for entry in entries:
+            entry.abandoned = True
+            entry.settle(PersistenceWriteError(entry.entity, reason, kept=True))
         self._pending.clear()
         self._queue.clear()
+        writer = self._writer
+        if writer is not None and not writer.done():
+            writer.cancel()  # the client is about to be closed: end the stuck attempt now
+            await asyncio.gather(writer, return_exceptions=True)
         return path
 
-    async def restore_recovery_file(self, path: Path) -> tuple[int, int]:
-        """Writes the entities of a recovery file into MongoDB.
+    def _recovery_record(self, entry: Entry) -> str:
+        record = {
+            "database": getattr(self.database, "name", None),
+            "namespace": self.namespace,
+            "collection": entry.collection,
+            "_id": entry.doc_id,
+            "entity": entry.entity,
+            "op": "delete" if entry.data is None else "replace",
+            "at": _now(),
+            "document": None if entry.data is None else entry.replacement(),
+        }
+        return json_util.dumps(record, json_options=json_util.CANONICAL_JSON_OPTIONS) + "\n"
+
+    def _write_recovery_file(self, directory: Path, entries: Iterable[Entry]) -> Path:
+        lines = [self._recovery_record(entry) for entry in entries]
+        stamp = dtm.datetime.now(dtm.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        name = f"mongo_persistence-unsaved-{stamp}.jsonl"
+        problems = []
+        for folder in dict.fromkeys([directory, Path(tempfile.gettempdir())]):
+            path = folder / name
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                # Only the bot's user may read it: it holds the bot's data.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.writelines(lines)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                problems.append(f"{path}: {exc}")
+                _LOGGER.error("Cannot write the recovery file %s: %s", path, exc)
+                continue
+            _LOGGER.error(
+                "MongoDB could not be reached before the flush deadline: %d unsaved entities "
+                "were written to %s. Load them later with `mongo-persistence recover %s`.",
+                len(lines),
+                path,
+                path,
+            )
+            return path
+        raise OSError(
+            f"{len(lines)} entities could not be saved to MongoDB nor to a recovery file ("
+            + "; ".join(problems)
+            + ")"
+        )
+
+    async def restore_recovery_file(self, path: str | Path) -> tuple[int, int]:
+        """Writes the entities of a recovery file (made by :meth:`flush`) into MongoDB.
 
         A document that was written again after the file was made (a newer ``updated_at``) is left
-        as it is: an older save never overwrites a newer one.
+        as it is: an older save never overwrites a newer one. Restoring a file twice is harmless.
+
+        Args:
+            path (:obj:`str` | :class:`pathlib.Path`): The file.
 
         Returns:
             (restored, skipped as older than the database's copy).
+
+        Raises:
+            :class:`ValueError`: The file belongs to another namespace than this store's (nothing
+                is written then).
         """
         await self.ensure_ready()
-        restored = skipped = 0
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
+        records = []
+        with Path(path).open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
                 record = json_util.loads(line, json_options=json_util.CANONICAL_JSON_OPTIONS)
-                collection = self.collection(record["collection"])
-                older = {
-                    "_id": record["_id"],
-                    "$or": [
-                        {"updated_at": {"$lt": record["at"]}},
-                        {"updated_at": {"$exists": False}},
-                    ],
-                }
-                if record["op"] == "delete":
-                    result = await collection.delete_one(older)
-                    done = result.deleted_count == 1 or not await collection.find_one(
-                        {"_id": record["_id"]}, {"_id": 1}
+                if record.get("namespace", self.namespace) != self.namespace:
+                    raise ValueError(
+                        f"{path}, line {number}: {record['entity']} belongs to namespace "
+                        f"{record['namespace']!r}, not to {self.namespace!r}; nothing was restored"
                     )
-                else:
-                    result = await collection.replace_one(older, record["document"])
-                    done = result.matched_count == 1
-                    if not done:
-                        try:
-                            await collection.insert_one(record["document"])
-                            done = True
-                        except DuplicateKeyError:
-                            done = False
-                restored += done
-                skipped += not done
+                if record.get("collection") not in COLLECTIONS:
+                    raise ValueError(f"{path}, line {number}: not a recovery record")
+                records.append(record)
+        restored = skipped = 0
+        for record in records:
+            done = await self._restore_record(record)
+            restored += done
+            skipped += not done
         return restored, skipped
+
+    async def _restore_record(self, record: dict[str, Any]) -> bool:
+        collection = self.collection(record["collection"])
+        older = {
+            "_id": record["_id"],
+            "$or": [
+                {"updated_at": {"$lt": record["at"]}},
+                {"updated_at": {"$exists": False}},
+            ],
+        }
+        if record["op"] == "delete":
+            result = await collection.delete_one(older)
+            return bool(result.deleted_count == 1) or not await collection.find_one(
+                {"_id": record["_id"]}, {"_id": 1}
+            )
+        result = await collection.replace_one(older, record["document"])
+        if result.matched_count == 1:
+            return True
+        try:
+            await collection.insert_one(record["document"])
+        except DuplicateKeyError:
+            return False
+        return True
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.split("\n", 1)[0][:300]
+    """The driver's message, without the topology dump of server selection errors."""
+    text = str(exc).split("\n", 1)[0]
+    text = text.split(", Topology Description:", 1)[0]
+    return text[:300] or type(exc).__name__
