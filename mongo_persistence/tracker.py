@@ -12,21 +12,29 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import bson
+from bson import Int64
 from bson.errors import InvalidDocument
 
 from mongo_persistence.codec import TAG
 
 __all__ = ["Digests", "Plan", "StateTracker", "digest_fields", "path_safe"]
 
-Digests = dict[str, tuple[bytes, int]]
-"""Per top-level key: (digest of its BSON encoding, its encoded size in bytes)."""
+Digests = dict[str, tuple[Any, int]]
+"""Per top-level key: (a type-exact fingerprint of its value, its encoded size in bytes)."""
 
 _DOC_OVERHEAD: Final = 512
 """Room kept for ``_id``, metadata fields and the document framing in size checks."""
 
+_SHORT_SCALARS: Final = frozenset({bool, int, float, type(None), Int64})
+_INLINE_MAX: Final = 64
+"""Strings and bytes up to this length are their own fingerprint; longer ones are hashed."""
+
 
 def digest_fields(fields: Mapping[str, Any]) -> Digests:
-    """Digests every top-level value of an encoded mapping.
+    """Fingerprints every top-level value of an encoded mapping.
+
+    Short scalars are their own fingerprint (with their type, so ``1``, ``1.0`` and ``True``
+    differ); anything else is summarised by a hash of its BSON encoding.
 
     Raises:
         :class:`bson.errors.InvalidDocument`: A value cannot be BSON-encoded.
@@ -34,8 +42,17 @@ def digest_fields(fields: Mapping[str, Any]) -> Digests:
     """
     out: Digests = {}
     for key, value in fields.items():
-        raw = bson.encode({"v": value})
-        out[key] = (hashlib.blake2b(raw, digest_size=16).digest(), len(raw) + len(key))
+        kind = type(value)
+        if kind in _SHORT_SCALARS:
+            # BSON reads every integer back as int or Int64: fingerprint them alike.
+            out[key] = ((int if kind is Int64 else kind, value), 16 + len(key))
+        elif (kind is str or kind is bytes) and len(value) <= _INLINE_MAX:
+            if kind is str:
+                value.encode()  # a lone surrogate cannot be stored: fail here, not in the batch
+            out[key] = ((kind, value), 8 + len(key) + 4 * len(value))
+        else:
+            raw = bson.encode({"v": value})
+            out[key] = (hashlib.blake2b(raw, digest_size=16).digest(), len(raw) + len(key))
     return out
 
 
