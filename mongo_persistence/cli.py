@@ -169,11 +169,12 @@ async def connect(target: Target) -> AsyncIterator[tuple[Any, str]]:
                 )
             ) from None
         except OperationFailure as exc:
+            reason = (exc.details or {}).get("errmsg") or _short(exc)
             if exc.code in (18, 13, 8000) or "auth" in str(exc).lower():
                 raise CliError(
-                    target.scrub(f"MongoDB at {where} refused the credentials: {_short(exc)}")
+                    target.scrub(f"MongoDB at {where} refused the credentials: {reason}")
                 ) from None
-            raise CliError(target.scrub(f"MongoDB at {where} failed: {_short(exc)}")) from None
+            raise CliError(target.scrub(f"MongoDB at {where} failed: {reason}")) from None
         except ConnectionFailure as exc:
             raise CliError(
                 target.scrub(f"Cannot connect to MongoDB at {where}: {_short(exc)}")
@@ -366,7 +367,7 @@ def _bar(total: int | None, description: str, enabled: bool | None, unit: str = 
 def _plural(count: int, word: str) -> str:
     if count == 1:
         return f"{count} {word}"
-    return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"
+    return f"{count} entities" if word == "entity" else f"{count} {word}s"
 
 
 # ====================================================================== the group
@@ -598,9 +599,7 @@ def inspect_command(
     elif ident is not None:
         raise click.UsageError(f"inspect {what} takes no argument (got {ident!r}).")
     codec = Codec(_load_codecs(codec_refs, pythonpath), pickle_fallback=pickle_fallback)
-    found = _run(target, _inspect_entity(target, codec, what, number, ident))
-    if not found:
-        raise CliError("Nothing found.")
+    _run(target, _inspect_entity(target, codec, what, number, ident))
 
 
 async def _inspect_overview(target: Target) -> None:
@@ -646,7 +645,7 @@ def _size(value: int | None) -> str:
 
 async def _inspect_entity(
     target: Target, codec: Codec, what: str, number: int | None, name: str | None
-) -> bool:
+) -> None:
     kind = _ENTITY_KINDS[what]
     async with connect(target) as (db, db_name):
         store = _persistence(db, target).store
@@ -664,8 +663,7 @@ async def _inspect_entity(
             "chat_data": f"chat {number}",
             "conversations": f"conversation {name!r}",
         }.get(kind, kind)
-        click.echo(f"No {subject} in {where}.", err=True)
-        return False
+        raise CliError(f"No {subject} in {where}.")
     click.echo(f"{where}:")
     if kind == "conversations":
         click.echo(f"{_plural(len(docs), 'key')} of conversation {name!r}:")
@@ -677,7 +675,6 @@ async def _inspect_entity(
         click.echo("raw:")
         raw = json_util.dumps(doc, json_options=json_util.RELAXED_JSON_OPTIONS, indent=2)
         click.echo(_indent(raw))
-    return True
 
 
 def _decoded(codec: Codec, kind: str, doc: dict[str, Any]) -> str:

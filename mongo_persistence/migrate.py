@@ -205,6 +205,9 @@ async def _read(
     chat_data = await persistence.get_chat_data()
     bot_data = await persistence.get_bot_data()
     callback_data = await persistence.get_callback_data()
+    # None: that kind was not stored by the bot (store_data flag off)
+    user_data = {} if user_data is None else user_data
+    chat_data = {} if chat_data is None else chat_data
     for kind, value in (("user_data", user_data), ("chat_data", chat_data)):
         if not isinstance(value, dict):
             raise SourceError(
@@ -227,7 +230,7 @@ async def _read(
         description=description,
         user_data=user_data,
         chat_data=chat_data,
-        bot_data=bot_data if bot_data or not isinstance(bot_data, dict) else None,
+        bot_data=bot_data if bot_data or not isinstance(bot_data, dict | None) else None,
         callback_data=callback_data,
         conversations={},
         bot=bot,
@@ -313,7 +316,9 @@ async def load_pickle(
     persistence.set_bot(bot)
     try:
         data = await _read(persistence, bot, description)
-        await persistence.get_conversations("")  # loads every handler's states
+        if not single_file:
+            await persistence.get_conversations("")  # loads the file of every handler's states
+        # A single file holds None when the bot had no persistent conversation handler.
         data.conversations = _conversations(description, persistence.conversations)
     except SourceError:
         raise

@@ -50,7 +50,9 @@ def fixture_values(bot: Bot) -> dict:
             },
             43: {},
         },
-        "chat_data": {-100123: {"title": "group", "members": [42, 43], "frozen": frozenset({1, 2})}},
+        "chat_data": {
+            -100123: {"title": "group", "members": [42, 43], "frozen": frozenset({1, 2})}
+        },
         "bot_data": {"counter": 5, "ids": {1: "a", 2: "b"}, "big": 2**70},
         "callback_data": (
             [("kb-uuid-1", 1700000000.5, {"btn-1": ("action", 1), "btn-2": {"k": "v"}})],
