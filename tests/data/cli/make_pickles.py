@@ -6,8 +6,8 @@ Run it with an interpreter that has the PTB version to capture, e.g.::
     /tmp/ptb20/bin/python tests/data/cli/make_pickles.py tests/data/cli
 
 It writes ``ptb<major>_single.pickle`` (``single_file=True``) and ``ptb<major>_multi_<kind>``
-(``single_file=False``). ``tests/test_migrate.py`` rebuilds the same values in :func:`fixture_values`
-and checks that a migration restores them exactly.
+(``single_file=False``) holding :func:`fixture_values`; ``tests/test_migrate.py`` checks that a
+migration restores them exactly.
 """
 
 from __future__ import annotations
