@@ -845,29 +845,36 @@ def recover_command(
     """Load a recovery file written by MongoPersistence.flush() back into MongoDB.
 
     When MongoDB could not be reached at shutdown, the unsaved entities went to a file
-    `mongo_persistence-unsaved-<time>.jsonl`. Give the bot's own --database and --namespace:
-    the file does not record them. A document written again after the file was made is left as
-    it is (counted as skipped): an older save never overwrites a newer one.
+    `mongo_persistence-unsaved-<time>.jsonl`. They go back into the database and namespace the
+    file names, unless --database/--namespace say otherwise (files of older versions name
+    neither: give the bot's own). A document written again after the file was made is left as
+    it is (counted as skipped): an older save never overwrites a newer one. Running it twice is
+    harmless.
     """
-    target = _target(uri, database, namespace, timeout)
     lines, where = _lines(str(file))
     try:
-        ops = check_recovery_file(lines, where=where)
+        info = check_recovery_file(lines, where=where)
     except ExportFormatError as exc:
         raise CliError(str(exc)) from None
     except UnicodeDecodeError:
         raise CliError(f"{where} is not a recovery file (not UTF-8 text)") from None
     except OSError as exc:
         raise CliError(f"Cannot read {where}: {exc.strerror or exc}") from None
+    if namespace is None and info.names_namespace:
+        namespace = info.namespace
+    target = _target(uri, database or info.database, namespace, timeout)
 
     async def run() -> tuple[int, int]:
         async with connect(target) as (db, name):
             click.echo(
-                f"Recovering {_plural(sum(ops.values()), 'entity')} ({ops['replace']} to write, "
-                f"{ops['delete']} to delete) from {where} into {target.describe(name)}"
+                f"Recovering {_plural(info.total, 'entity')} ({info.ops['replace']} to write, "
+                f"{info.ops['delete']} to delete) from {where} into {target.describe(name)}"
             )
             store = _persistence(db, target).store
-            return await store.restore_recovery_file(file)
+            try:
+                return await store.restore_recovery_file(file)
+            except ValueError as exc:  # the file belongs to another namespace
+                raise CliError(str(exc)) from None
 
     restored, skipped = _run(target, run())
     click.echo(f"Restored {restored}, skipped {skipped} (the database holds a newer version).")

@@ -39,6 +39,7 @@ __all__ = [
     "CollectionStats",
     "ExportFormatError",
     "ExportHeader",
+    "RecoveryFileInfo",
     "check_recovery_file",
     "collection_stats",
     "export_namespace",
@@ -385,7 +386,50 @@ async def find_namespaces(database: Any) -> list[str | None]:
     return sorted(found, key=lambda ns: (ns is not None, ns or ""))
 
 
-def check_recovery_file(lines: Iterable[str], *, where: str = "the file") -> dict[str, int]:
+@dataclass
+class RecoveryFileInfo:
+    """What a recovery file holds.
+
+    Attributes:
+        ops (dict[:obj:`str`, :obj:`int`]): Records per operation (``replace``, ``delete``).
+        database (:obj:`str` | :obj:`None`): The bot's database, when the file names it.
+        namespace (:obj:`str` | :obj:`None`): The bot's namespace, when the file names it.
+        names_namespace (:obj:`bool`): Whether the file names the namespace (files of older
+            versions do not).
+    """
+
+    ops: dict[str, int] = field(default_factory=lambda: {"replace": 0, "delete": 0})
+    database: str | None = None
+    namespace: str | None = None
+    names_namespace: bool = False
+
+    @property
+    def total(self) -> int:
+        """The number of records."""
+        return sum(self.ops.values())
+
+
+def _check_recovery_record(record: Any, where: str) -> dict[str, Any]:
+    if not isinstance(record, dict) or not set(record) >= _RECOVERY_KEYS:
+        raise ExportFormatError(
+            f"{where}: not a recovery file record (expected the keys "
+            f"{', '.join(sorted(_RECOVERY_KEYS))})"
+        )
+    if record["collection"] not in COLLECTIONS:
+        raise ExportFormatError(f"{where}: unknown collection {record['collection']!r}")
+    op = record["op"]
+    document = record["document"]
+    if op == "replace":
+        if not isinstance(document, dict) or document.get("_id") != record["_id"]:
+            raise ExportFormatError(f"{where}: the document does not match _id")
+    elif op != "delete":
+        raise ExportFormatError(f"{where}: unknown op {op!r}")
+    if not isinstance(record["at"], dtm.datetime):
+        raise ExportFormatError(f"{where}: 'at' is not a date")
+    return record
+
+
+def check_recovery_file(lines: Iterable[str], *, where: str = "the file") -> RecoveryFileInfo:
     """Checks that every line is a record of a recovery file written by ``MongoPersistence.flush``.
 
     Args:
@@ -393,12 +437,15 @@ def check_recovery_file(lines: Iterable[str], *, where: str = "the file") -> dic
         where (:obj:`str`, optional): Names the file in error messages.
 
     Returns:
-        dict[:obj:`str`, :obj:`int`]: Records per operation (``replace``, ``delete``).
+        :class:`RecoveryFileInfo`: Its counts, database and namespace.
 
     Raises:
-        :class:`ExportFormatError`: It is not a recovery file.
+        :class:`ExportFormatError`: It is not a recovery file, or its records name several
+            databases or namespaces.
     """
-    ops = {"replace": 0, "delete": 0}
+    info = RecoveryFileInfo()
+    databases: set[Any] = set()
+    namespaces: set[Any] = set()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -406,26 +453,21 @@ def check_recovery_file(lines: Iterable[str], *, where: str = "the file") -> dic
             raise ExportFormatError(
                 f"{where}, line {number}: not a recovery file record (not JSON)"
             )
-        record = _parse(line, number, where)
-        if not isinstance(record, dict) or not set(record) >= _RECOVERY_KEYS:
-            raise ExportFormatError(
-                f"{where}, line {number}: not a recovery file record (expected the keys "
-                f"{', '.join(sorted(_RECOVERY_KEYS))})"
-            )
-        if record["collection"] not in COLLECTIONS:
-            raise ExportFormatError(
-                f"{where}, line {number}: unknown collection {record['collection']!r}"
-            )
-        op = record["op"]
-        document = record["document"]
-        if op == "replace":
-            if not isinstance(document, dict) or document.get("_id") != record["_id"]:
-                raise ExportFormatError(f"{where}, line {number}: the document does not match _id")
-        elif op != "delete":
-            raise ExportFormatError(f"{where}, line {number}: unknown op {op!r}")
-        if not isinstance(record["at"], dtm.datetime):
-            raise ExportFormatError(f"{where}, line {number}: 'at' is not a date")
-        ops[op] += 1
-    if not sum(ops.values()):
+        record = _check_recovery_record(_parse(line, number, where), f"{where}, line {number}")
+        if "database" in record:
+            databases.add(record["database"])
+        if "namespace" in record:
+            namespaces.add(record["namespace"])
+        info.ops[record["op"]] += 1
+    if not info.total:
         raise ExportFormatError(f"{where} holds no records: not a recovery file")
-    return ops
+    if len(databases) > 1 or len(namespaces) > 1:
+        raise ExportFormatError(f"{where} mixes records of several databases or namespaces")
+    if databases:
+        database = databases.pop()
+        info.database = database if isinstance(database, str) and database else None
+    if namespaces:
+        namespace = namespaces.pop()
+        info.names_namespace = True
+        info.namespace = namespace if isinstance(namespace, str) and namespace else None
+    return info

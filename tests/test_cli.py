@@ -418,10 +418,16 @@ async def test_recover_loads_what_flush_could_not_save(
         {"_id": -3, "data": {}, "updated_at": dtm.datetime(2000, 1, 1)}
     )
 
-    args = ["recover", str(recovery), "--uri", mongodb_uri, "-d", db_name, "-n", "rec"]
+    elsewhere = await cli("recover", str(recovery), "--uri", mongodb_uri, "-n", "other")
+    assert_clean(elsewhere, 1)
+    assert "belongs to namespace 'rec', not to 'other'; nothing was restored" in elsewhere.output
+
+    # the file names the bot's database and namespace
+    args = ["recover", str(recovery), "--uri", mongodb_uri]
     result = await cli(*args)
     assert_clean(result)
     assert "Recovering 3 entities (2 to write, 1 to delete)" in result.output
+    assert f"into database {db_name!r}, namespace 'rec'" in result.output
     assert "Restored 3, skipped 0" in result.output
     loader = MongoPersistence(mongodb_uri, database=db_name, namespace="rec")
     try:
