@@ -5,12 +5,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo bench fuzz clean
+# A second Python and the oldest python-telegram-bot the package claims to support (pyproject).
+PY313 ?= $(shell command -v python3.13 || echo /root/.pyenv/versions/3.13.0/bin/python3)
+OLDEST_PTB ?= 21.0
+
+.PHONY: venv test lint demo bench fuzz matrix test-py313 test-oldest-ptb dist-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,lint]"
+	$(PY) -m pip install --quiet -e ".[test,dev]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -34,5 +38,34 @@ bench: $(STAMP)
 fuzz: $(STAMP)
 	$(PY) -m pytest -q -m slow -p no:cacheprovider $(PYTEST_ARGS)
 
+# The suite on Python 3.13, and on Python 3 with the oldest supported PTB, each in its own venv.
+matrix: test-py313 test-oldest-ptb
+
+test-py313:
+	test -x .venv-py313/bin/python || $(PY313) -m venv .venv-py313
+	.venv-py313/bin/python -m pip install --quiet --upgrade pip
+	.venv-py313/bin/python -m pip install --quiet -e ".[test]"
+	.venv-py313/bin/python -m pytest -q $(PYTEST_ARGS)
+
+test-oldest-ptb:
+	test -x .venv-ptb$(OLDEST_PTB)/bin/python || $(PYTHON) -m venv .venv-ptb$(OLDEST_PTB)
+	.venv-ptb$(OLDEST_PTB)/bin/python -m pip install --quiet --upgrade pip
+	.venv-ptb$(OLDEST_PTB)/bin/python -m pip install --quiet -e ".[test]" \
+		"python-telegram-bot[job-queue,callback-data]==$(OLDEST_PTB)"
+	.venv-ptb$(OLDEST_PTB)/bin/python -c "import telegram; assert telegram.__version__ == '$(OLDEST_PTB)', telegram.__version__"
+	.venv-ptb$(OLDEST_PTB)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# Wheel and sdist build, pass twine check, and install and run in a clean venv.
+dist-check: $(STAMP)
+	rm -rf dist .venv-dist
+	$(PY) -m build --outdir dist . >/dev/null
+	$(VENV)/bin/twine check --strict dist/*
+	$(PYTHON) -m venv .venv-dist
+	.venv-dist/bin/python -m pip install --quiet dist/*.whl
+	cd /tmp && $(CURDIR)/.venv-dist/bin/python -c "import mongo_persistence, sys; print('wheel ok', mongo_persistence.__version__)"
+	.venv-dist/bin/mongo-persistence --help >/dev/null
+	.venv-dist/bin/python -m pip install --quiet --force-reinstall --no-deps dist/*.tar.gz
+	cd /tmp && $(CURDIR)/.venv-dist/bin/python -c "import mongo_persistence; print('sdist ok')"
+
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .venv-py313 .venv-ptb* .venv-dist .demo .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
