@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -299,3 +300,30 @@ def test_main_needs_a_token(example: Any, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(sys, "argv", [example.__file__])
     with pytest.raises(SystemExit, match="BOT_TOKEN"):
         example.main()
+
+
+# ============================================================================ the README
+README = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_keeps_the_set_up_commands() -> None:
+    head = README[: README.index("## Why")]
+    assert "make demo" in head
+    assert "make test" in head
+
+
+def test_readme_documents_every_option() -> None:
+    import inspect
+
+    from mongo_persistence import MongoPersistence
+
+    options = README.split("## Options", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(\w+)` \|", options, flags=re.MULTILINE))
+    parameters = set(inspect.signature(MongoPersistence.__init__).parameters) - {"self"}
+    assert documented == parameters
+
+
+def test_readme_lists_every_example() -> None:
+    table = README.split("## Examples", 1)[1].split("\n## ", 1)[0]
+    for path in EXAMPLES.glob("*.py"):
+        assert f"`examples/{path.name}`" in table
