@@ -293,7 +293,7 @@ def codec_options(function: F) -> F:
         click.option(
             "--pickle-fallback",
             is_flag=True,
-            help="Store values of unsupported types with pickle, as "
+            help="Values of unsupported types are stored (and loaded) with pickle, as "
             "MongoPersistence(pickle_fallback=True) does. Only if you trust everyone who can "
             "write to the database.",
         ),
@@ -360,7 +360,7 @@ def _bar(total: int | None, description: str, enabled: bool | None, unit: str = 
         disable=not show,
         file=sys.stderr,
         dynamic_ncols=True,
-        leave=False,
+        leave=True,
     )
 
 
@@ -566,7 +566,7 @@ def inspect_command(
     namespace: str | None,
     timeout: float,
 ) -> None:
-    r"""Show sizes per collection, or one entity decoded and raw.
+    """Show sizes per collection, or one entity decoded and raw.
 
     \b
     mongo-persistence inspect                     counts and sizes of every namespace
@@ -578,7 +578,7 @@ def inspect_command(
     mongo-persistence inspect callback            the callback data cache
 
     An entity is shown decoded (Python repr, through the codec) and raw (relaxed Extended JSON).
-    """
+    """  # noqa: D301 - \b keeps click from rewrapping the examples
     target = _target(uri, database, namespace, timeout)
     if what is None:
         if ident is not None:

@@ -180,7 +180,9 @@ async def test_pickle_files_of_older_ptb_migrate_exactly(
 async def test_migration_twice_is_idempotent(mongodb_uri: str, db_name: str, db: Any) -> None:
     args = ["migrate", "--from-pickle", str(DATA / "ptb21_single.pickle"), "--uri", mongodb_uri]
     args += ["-d", db_name, "-n", "twice"]
-    assert_clean(await cli(*args))
+    shown = await cli(*args, "--progress")
+    assert_clean(shown)
+    assert "migrating" in shown.stderr and "8/8" in shown.stderr  # the progress bar
     first = await raw_documents(db, "twice.")
     assert_clean(await cli(*args))
     assert await raw_documents(db, "twice.") == first
