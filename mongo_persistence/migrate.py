@@ -323,7 +323,12 @@ async def load_pickle(
     except SourceError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, OSError) as exc:
-        raise SourceError(f"Cannot read {description}: {_unwrap(exc)}") from exc
+        hint = ""
+        suffix = next((x for x in PICKLE_SUFFIXES if path.name.endswith(x)), None)
+        if single_file and suffix:
+            prefix = path.with_name(path.name[: -len(suffix)])
+            hint = f"; for the files of single_file=False give their prefix: {prefix}"
+        raise SourceError(f"Cannot read {description}: {_unwrap(exc)}{hint}") from exc
     return data
 
 

@@ -442,6 +442,10 @@ def test_source_errors_are_one_line_messages(tmp_path: Path) -> None:
         (["--from-pickle", str(text)], "does not contain valid pickle data"),
         (["--from-pickle", str(not_a_dict)], "Something went wrong unpickling"),
         (["--from-pickle", str(empty_dir)], "is a directory"),
+        (
+            ["--from-pickle", str(DATA / "ptb21_multi_user_data")],
+            f"give their prefix: {DATA / 'ptb21_multi'}",
+        ),
         (["--from-dict-json", str(tmp_path / "missing.json")], "No such file or directory"),
         (["--from-dict-json", str(bad_json)], "is not a JSON file"),
         (["--from-dict-json", str(wrong_keys)], "unknown keys 'users'"),
