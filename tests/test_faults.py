@@ -1,0 +1,501 @@
+"""Faults: MongoDB going away while the bot runs, at shutdown and at start; the bot crashing.
+
+Every test here runs against a dedicated server with its data on disk, killed (SIGKILL) and
+restarted on the same port and storage inside the tests. Clients use a short
+serverSelectionTimeoutMS, so each outage lasts longer than the driver's server selection timeout.
+Writes use ``j=True``: SecantusDB (like mongod) may lose a plain ``w:1`` write of the last moment
+before a SIGKILL of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bson import json_util
+from pymongo import AsyncMongoClient
+from pymongo.write_concern import WriteConcern
+from telegram import Update
+from telegram.ext import CallbackContext, CommandHandler, ConversationHandler
+
+from mongo_persistence import MongoPersistence, PersistenceConnectionError, PersistenceWriteError
+from mongo_persistence.persistence import conversation_id
+from scripts.local_server import LocalServer, free_port
+from tests.helpers.compare import assert_same
+from tests.helpers.servers import FAST_SELECTION_MS, disk_server, ensure_running, until_reachable
+from tests.ptb_offline import build_application, message_update
+
+Factory = Callable[..., MongoPersistence[Any, Any, Any]]
+PASSWORD = "Pa55-w0rd-SECRET"
+
+HELPERS = Path(__file__).resolve().parent / "helpers"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    srv = disk_server(tmp_path_factory.mktemp("faults"))
+    try:
+        yield srv
+    finally:
+        srv.kill()
+
+
+@pytest.fixture
+def live(server: LocalServer) -> LocalServer:
+    """The dedicated server, running at the start of the test (a previous test may have killed
+    it)."""
+    ensure_running(server)
+    return server
+
+
+@pytest.fixture
+async def raw(live: LocalServer, db_name: str) -> Any:
+    """The test database through a plain client, to look at what is really stored."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(live.uri, serverSelectionTimeoutMS=5000)
+    try:
+        yield client[db_name]
+    finally:
+        ensure_running(live)
+        await client.drop_database(db_name)
+        await client.close()
+
+
+@pytest.fixture
+def make(live: LocalServer, db_name: str, tmp_path: Path) -> Factory:
+    """A MongoPersistence on the dedicated server: fast server selection, journaled writes."""
+
+    def factory(**kwargs: Any) -> MongoPersistence[Any, Any, Any]:
+        kwargs.setdefault("database", db_name)
+        kwargs.setdefault("update_interval", 3600)
+        kwargs.setdefault("write_concern", WriteConcern(w="majority", j=True))
+        kwargs.setdefault("client_kwargs", {"serverSelectionTimeoutMS": FAST_SELECTION_MS})
+        kwargs.setdefault("flush_timeout", 20)
+        kwargs.setdefault("recovery_dir", tmp_path / "recovery")
+        return MongoPersistence(kwargs.pop("target", live.uri), **kwargs)
+
+    return factory
+
+
+async def load(make: Factory) -> dict[str, Any]:
+    """Everything stored, as a restarted bot sees it."""
+    persistence = make()
+    try:
+        return {
+            "user_data": await persistence.get_user_data(),
+            "chat_data": await persistence.get_chat_data(),
+            "bot_data": await persistence.get_bot_data(),
+            "talk": await persistence.get_conversations("talk"),
+        }
+    finally:
+        await persistence.flush()
+
+
+def talk_handler() -> ConversationHandler[Any]:
+    async def start(update: Update, _: CallbackContext[Any, Any, Any, Any]) -> int:
+        return 1
+
+    async def stop(update: Update, _: CallbackContext[Any, Any, Any, Any]) -> int:
+        return ConversationHandler.END
+
+    return ConversationHandler(
+        entry_points=[CommandHandler("start", start)],
+        states={1: [CommandHandler("stop", stop)]},
+        fallbacks=[],
+        name="talk",
+        persistent=True,
+    )
+
+
+# ============================================================================ outage while running
+async def test_an_outage_during_persistence_runs_loses_nothing(
+    live: LocalServer, make: Factory, raw: Any
+) -> None:
+    """200 users before the outage, 200 more during it (plus changes, drops and ended
+    conversations): after the server is back and the bot shut down, all of it is stored."""
+    persistence = make()
+    app, _ = build_application(persistence)
+    app.add_handler(talk_handler())
+    errors: list[BaseException] = []
+
+    async def on_error(_: object, context: CallbackContext[Any, Any, Any, Any]) -> None:
+        assert context.error is not None
+        errors.append(context.error)
+
+    app.add_error_handler(on_error)
+    await app.initialize()
+
+    expected_users: dict[int, Any] = {}
+    expected_chats: dict[int, Any] = {}
+    for i in range(200):
+        app.user_data[i].update({"v": i, "phase": "before"})
+        app.chat_data[-i - 1].update({"v": i})
+        expected_users[i] = {"v": i, "phase": "before"}
+        expected_chats[-i - 1] = {"v": i}
+    app.mark_data_for_update_persistence(user_ids=range(200), chat_ids=range(-200, 0))
+    for user in range(10):
+        await app.process_update(message_update(app, "/start", user_id=1000 + user))
+    await app.update_persistence()
+    assert errors == []
+
+    live.kill()
+    for run in range(4):
+        new = range(200 + 50 * run, 250 + 50 * run)
+        for i in new:
+            app.user_data[i].update({"v": i, "phase": "during", "run": run})
+            expected_users[i] = {"v": i, "phase": "during", "run": run}
+        changed = [run, run + 10]  # users written before, changed during the outage
+        for i in changed:
+            app.user_data[i]["phase"] = f"changed in run {run}"
+            expected_users[i]["phase"] = f"changed in run {run}"
+        app.mark_data_for_update_persistence(user_ids=[*new, *changed])
+        for chat in (-run - 1, -run - 101):
+            app.drop_chat_data(chat)
+            expected_chats.pop(chat)
+        await app.process_update(message_update(app, "/stop", user_id=1000 + run))
+        await app.process_update(message_update(app, "/start", user_id=2000 + run))
+        app.bot_data["run"] = run
+        before = len(errors)
+        await app.update_persistence()
+        assert len(errors) > before, "a run during the outage must report its failed writes"
+    assert errors
+    assert all(isinstance(error, PersistenceWriteError) and error.kept for error in errors), {
+        repr(error) for error in errors
+    }
+
+    live.start()
+    await app.shutdown()  # the final update_persistence() and flush()
+    assert persistence.last_recovery_file is None
+
+    # the users of the conversation updates have (empty) data of their own, in private chats
+    talkers = [*range(1000, 1010), *range(2000, 2004)]
+    expected_users.update({talker: {} for talker in talkers})
+    expected_chats.update({talker: {} for talker in talkers})
+    stored = await load(make)
+    assert_same(expected_users, stored["user_data"])
+    assert_same(expected_chats, stored["chat_data"])
+    assert stored["bot_data"] == {"run": 3}
+    expected_talk = {(1000 + u, 1000 + u): 1 for u in range(4, 10)}
+    expected_talk.update({(2000 + r, 2000 + r): 1 for r in range(4)})
+    assert stored["talk"] == expected_talk
+    during = [i for i in stored["user_data"] if 200 <= i < 1000]
+    assert len(during) == 200
+
+
+async def test_kept_writes_go_out_with_the_next_persistence_run(
+    live: LocalServer, make: Factory, raw: Any
+) -> None:
+    persistence = make()
+    await persistence.get_user_data()
+    await persistence.update_user_data(1, {"v": 1})
+    await persistence.update_conversation("talk", (1, 1), 1)
+
+    live.kill()
+    failures = await asyncio.gather(
+        persistence.update_user_data(2, {"v": 2}),
+        persistence.drop_user_data(1),
+        persistence.update_conversation("talk", (1, 1), None),
+        persistence.update_conversation("talk", (2, 2), 5),
+        return_exceptions=True,
+    )
+    assert all(isinstance(f, PersistenceWriteError) and f.kept for f in failures), failures
+    assert persistence.store.pending_count == 4
+    assert sorted(persistence.store.pending_entities()) == sorted(
+        [
+            "user_data[2]",
+            "user_data[1]",
+            "conversations['talk'][(1, 1)]",
+            "conversations['talk'][(2, 2)]",
+        ]
+    )
+
+    live.start()
+    await until_reachable(persistence.database)
+    # PTB calls update_bot_data in every run, changed or not: that run takes the kept writes along.
+    await persistence.update_bot_data({})
+    assert persistence.store.pending_count == 0
+    assert await raw.user_data.find_one({"_id": 1}) is None
+    assert (await raw.user_data.find_one({"_id": 2}))["data"] == {"v": 2}
+    assert await raw.conversations.find_one({"_id": conversation_id("talk", (1, 1))}) is None
+    assert (await raw.conversations.find_one({"_id": conversation_id("talk", (2, 2))}))[
+        "state"
+    ] == 5
+    await persistence.flush()
+    assert persistence.last_recovery_file is None
+
+
+async def test_the_newest_kept_write_wins(live: LocalServer, make: Factory, raw: Any) -> None:
+    persistence = make()
+    await persistence.get_user_data()
+    for user in (3, 4, 6):
+        await persistence.update_user_data(user, {"v": "stored"})
+    await persistence.update_conversation("talk", (7, 7), 1)
+
+    live.kill()
+
+    async def all_fail(*calls: Any) -> None:
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(r, PersistenceWriteError) and r.kept for r in results), results
+
+    # Two waves, each failing as a whole; within a document the second write is the newer one.
+    await all_fail(
+        persistence.update_user_data(1, {"v": "older"}),
+        persistence.update_user_data(2, {"v": "older"}),
+        persistence.drop_user_data(3),
+        persistence.drop_user_data(4),
+        persistence.update_user_data(5, {"v": "before the drop"}),
+        persistence.update_user_data(6, {"v": "first"}),
+        persistence.update_conversation("talk", (7, 7), None),
+        persistence.update_conversation("talk", (8, 8), 2),
+    )
+    await all_fail(
+        persistence.update_user_data(1, {"v": "newer"}),
+        persistence.update_user_data(4, {"v": "after the drop"}),
+        persistence.drop_user_data(5),
+        persistence.update_user_data(6, {"v": "stored"}),  # back to what is stored
+    )
+    # one kept write per document: a newer one replaces the older
+    assert persistence.store.pending_count == 8
+
+    live.start()
+    await until_reachable(persistence.database)
+    await persistence.update_user_data(2, {"v": "newer, written at once"})
+    await persistence.flush()
+    assert persistence.last_recovery_file is None
+
+    stored = await load(make)
+    assert stored["user_data"] == {
+        1: {"v": "newer"},
+        2: {"v": "newer, written at once"},
+        4: {"v": "after the drop"},
+        6: {"v": "stored"},
+    }
+    assert stored["talk"] == {(8, 8): 2}
+
+
+# ============================================================================ shutdown while down
+async def test_flush_while_unreachable_saves_a_recovery_file_that_restores(
+    live: LocalServer, make: Factory, raw: Any, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    persistence = make(flush_timeout=1.0)
+    app, _ = build_application(persistence)
+    app.add_error_handler(lambda *_: asyncio.sleep(0))
+    await app.initialize()
+    for user in (1, 2, 3):
+        app.user_data[user]["v"] = f"before {user}"
+    app.mark_data_for_update_persistence(user_ids=[1, 2, 3])
+    await app.update_persistence()
+
+    live.kill()
+    app.user_data[2]["v"] = "during 2"
+    app.user_data[3]["v"] = "during 3"
+    app.user_data[4]["v"] = ("during", 4, {5: b"\x00"})
+    app.bot_data["when"] = "during"
+    app.drop_user_data(1)
+    app.mark_data_for_update_persistence(user_ids=[2, 3, 4])
+    await app.update_persistence()  # fails: kept
+
+    caplog.set_level(logging.ERROR, logger="mongo_persistence")
+    await app.shutdown()  # update_persistence() fails again, flush() gives up after 1 s
+    path = persistence.last_recovery_file
+    assert path is not None and path.parent == tmp_path / "recovery"
+    assert any(
+        record.levelno == logging.ERROR and str(path) in record.getMessage()
+        for record in caplog.records
+    ), caplog.text
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = [json_util.loads(line) for line in lines]
+    assert sorted(r["entity"] for r in records) == [
+        "bot_data",
+        "user_data[1]",
+        "user_data[2]",
+        "user_data[3]",
+        "user_data[4]",
+    ]
+    assert {r["entity"]: r["op"] for r in records}["user_data[1]"] == "delete"
+
+    live.start()
+    # Meanwhile a restarted bot wrote user 3 again: the older save in the file must not win.
+    other = make()
+    await other.get_user_data()
+    await other.update_user_data(3, {"v": "newer than the file"})
+    await other.flush()
+
+    restorer = make()
+    restored, skipped = await restorer.store.restore_recovery_file(path)
+    assert (restored, skipped) == (4, 1)
+    restored_again = await restorer.store.restore_recovery_file(str(path))
+    assert restored_again[0] + restored_again[1] == 5
+    await restorer.flush()
+
+    stored = await load(make)
+    assert_same(
+        {
+            2: {"v": "during 2"},
+            3: {"v": "newer than the file"},
+            4: {"v": ("during", 4, {5: b"\x00"})},
+        },
+        stored["user_data"],
+    )
+    assert stored["bot_data"] == {"when": "during"}
+
+
+async def test_flush_is_bounded_by_flush_timeout_not_by_server_selection(
+    live: LocalServer, make: Factory, raw: Any
+) -> None:
+    """Server selection alone would wait ten minutes; flush() gives up after its flush_timeout and
+    saves the write that was still in flight."""
+    persistence = make(flush_timeout=0.5, client_kwargs={"serverSelectionTimeoutMS": 600_000})
+    await persistence.get_user_data()
+    await persistence.update_user_data(1, {"v": "stored"})
+
+    live.kill()
+    stuck = asyncio.create_task(persistence.update_user_data(1, {"v": "in flight"}))
+    while not persistence.store.unsaved_entries():
+        await asyncio.sleep(0)
+    # A hang guard, not a timing assertion: far above flush_timeout, far below server selection.
+    await asyncio.wait_for(persistence.flush(), timeout=120)
+    path = persistence.last_recovery_file
+    assert path is not None
+    with pytest.raises(PersistenceWriteError, match="flush deadline"):
+        await stuck
+    (record,) = [json_util.loads(line) for line in path.read_text().splitlines()]
+    assert record["entity"] == "user_data[1]"
+
+    live.start()
+    restorer = make()
+    assert await restorer.store.restore_recovery_file(path) == (1, 0)
+    await restorer.flush()
+    assert (await load(make))["user_data"] == {1: {"v": "in flight"}}
+
+
+# ============================================================================ bot crash
+async def test_a_sigkilled_bot_leaves_every_acknowledged_entity_whole(
+    live: LocalServer, raw: Any, db_name: str, make: Factory
+) -> None:
+    """The bot process is SIGKILLed in the middle of its persistence runs (w="majority", j=True),
+    then the server is SIGKILLed too: every entity holds, whole, the data of the last acknowledged
+    run, or of the run in progress when the bot died."""
+    from tests.helpers.crash_bot import chat_data, user_data
+
+    users = 60
+    bot = subprocess.Popen(
+        [sys.executable, str(HELPERS / "crash_bot.py"), live.uri, db_name, str(users)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    acked = 0
+    try:
+        assert bot.stdout is not None
+        while acked < 4:
+            line = bot.stdout.readline()
+            assert line.startswith("ACK "), (line, bot.stderr.read() if bot.stderr else "")
+            acked = int(line.split()[1])
+    finally:
+        os.kill(bot.pid, signal.SIGKILL)
+        out, _ = bot.communicate()
+    acked = max([acked, *(int(line.split()[1]) for line in out.splitlines() if "ACK" in line)])
+    assert bot.returncode == -signal.SIGKILL
+
+    async def check() -> None:
+        stored = await load(make)
+        assert set(stored["user_data"]) == set(range(users))
+        assert set(stored["chat_data"]) == set(range(-users, 0))
+        for user, data in stored["user_data"].items():
+            run = data["run"]
+            assert run in (acked, acked + 1), (user, run, acked)
+            assert_same(user_data(user, run), data)
+        for chat, data in stored["chat_data"].items():
+            assert data["run"] in (acked, acked + 1)
+            assert_same(chat_data(chat, data["run"]), data)
+        assert stored["bot_data"]["run"] in (acked, acked + 1)
+
+    await check()
+    live.kill()  # and now the server crashes too: journaled writes survive it
+    live.start()
+    await check()
+
+
+# ============================================================================ start while down
+def unreachable_uris() -> list[Any]:
+    closed = free_port()
+    fast = f"serverSelectionTimeoutMS={FAST_SELECTION_MS}&connectTimeoutMS=2000"
+    return [
+        pytest.param(
+            f"mongodb://alice:{PASSWORD}@127.0.0.1:{closed}/?{fast}",
+            ["Cannot reach MongoDB", f"127.0.0.1:{closed}", "server selection"],
+            id="nothing-listens",
+        ),
+        pytest.param(
+            f"mongodb://alice:{PASSWORD}@no-such-host.invalid:27017/?{fast}",
+            ["Cannot reach MongoDB", "no-such-host.invalid"],
+            id="unknown-host",
+        ),
+        pytest.param(
+            f"mongodb+srv://alice:{PASSWORD}@no-such-host.invalid/?{fast}",
+            ["MongoDB", "no-such-host.invalid"],
+            id="unknown-srv-host",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("uri", "mentions"), unreachable_uris())
+async def test_start_with_an_unreachable_server_fails_with_one_clear_error(
+    uri: str, mentions: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    persistence = MongoPersistence(uri, update_interval=3600)
+    app, _ = build_application(persistence)
+    with pytest.raises(PersistenceConnectionError) as info:
+        await app.initialize()
+    message = str(info.value)
+    for mention in mentions:
+        assert mention in message, message
+    assert "alice:***@" in message
+    assert PASSWORD not in message and PASSWORD not in repr(info.value)
+    assert info.value.__cause__ is None
+    assert PASSWORD not in caplog.text
+    await persistence.flush()
+
+
+@pytest.mark.xfail(
+    reason="persistence.py MongoPersistence.__init__ lets pymongo's InvalidURI/ValueError of a "
+    "malformed URI escape unwrapped (no PersistenceConnectionError, no redacted URI)",
+    strict=True,
+)
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"mongodb://alice:{PASSWORD}@127.0.0.1:notaport/",
+        f"mongodb://alice:{PASSWORD}:x@y@127.0.0.1:1/",
+        f"http://alice:{PASSWORD}@127.0.0.1:1/",
+        f"mongodb://alice:{PASSWORD}@127.0.0.1:1/bad$name",
+    ],
+    ids=["port", "unescaped-password", "scheme", "database-name"],
+)
+async def test_start_with_a_malformed_uri_fails_with_one_clear_error(uri: str) -> None:
+    with pytest.raises(PersistenceConnectionError) as info:
+        persistence = MongoPersistence(uri, update_interval=3600)
+        app, _ = build_application(persistence)
+        await app.initialize()
+    assert "alice:***@" in str(info.value)
+    assert PASSWORD not in str(info.value)
+
+
+def test_the_write_concern_is_used_for_every_collection(make: Factory) -> None:
+    persistence = make(write_concern=WriteConcern(w="majority", j=True))
+    for kind in ("user_data", "chat_data", "bot_data", "conversations", "callback_data"):
+        assert persistence.store.collection(kind).write_concern == WriteConcern(
+            w="majority", j=True
+        )

@@ -1,0 +1,371 @@
+"""Security: no pickle without opt-in, no credentials in messages or logs, user keys are data,
+namespaces isolate bots."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bson import Binary
+from pymongo import AsyncMongoClient
+from pymongo.write_concern import WriteConcern
+from telegram.warnings import PTBUserWarning
+
+from mongo_persistence import (
+    DecodingError,
+    EncodingError,
+    MongoPersistence,
+    PersistenceConnectionError,
+    PersistenceWriteError,
+    redact_uri,
+)
+from scripts.local_server import LocalServer
+from tests.helpers.compare import assert_same
+from tests.helpers.servers import (
+    FAST_SELECTION_MS,
+    auth_server,
+    ensure_running,
+    until_reachable,
+    with_credentials,
+)
+from tests.ptb_offline import build_application
+
+Factory = Callable[..., MongoPersistence[Any, Any, Any]]
+
+USER = "alice"
+PASSWORD = "c0rrect-H0rse-SECRET"
+WRONG = "wr0ng-Battery-SECRET"
+
+
+class Point:
+    """An ordinary class: stored only with pickle_fallback=True."""
+
+    def __init__(self, x: int, y: int) -> None:
+        self.x = x
+        self.y = y
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Point) and (self.x, self.y) == (other.x, other.y)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+UNPICKLED: list[str] = []
+
+
+def _record(what: str) -> None:
+    UNPICKLED.append(what)
+
+
+class Exploit:
+    """Unpickling it runs code (here: harmlessly records that it ran)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_record, ("code ran",))
+
+
+# ============================================================================ pickle
+async def test_no_pickle_without_the_opt_in(make_persistence: Factory, db: Any) -> None:
+    persistence = make_persistence()
+    await persistence.get_user_data()
+    with pytest.raises(EncodingError) as info:
+        await persistence.update_user_data(1, {"point": Point(1, 2)})
+    assert info.value.entity == "user_data[1]"
+    assert info.value.path == "['point']"
+    assert info.value.value_type == "tests.test_security.Point"
+    assert "TypeCodec" in str(info.value)
+    await persistence.update_user_data(2, {"fine": 1})
+    await persistence.flush()
+    assert await db.user_data.find_one({"_id": 1}) is None
+
+
+async def test_pickle_fallback_warns_round_trips_and_is_refused_without_it(
+    make_persistence: Factory, db: Any
+) -> None:
+    with pytest.warns(PTBUserWarning, match="pickle"):
+        writer = make_persistence(pickle_fallback=True)
+    await writer.get_user_data()
+    await writer.update_user_data(1, {"point": Point(1, 2), "plain": [1]})
+    await writer.flush()
+
+    with pytest.warns(PTBUserWarning, match="pickle"):
+        reader = make_persistence(pickle_fallback=True)
+    assert await reader.get_user_data() == {1: {"point": Point(1, 2), "plain": [1]}}
+    await reader.flush()
+
+    careful = make_persistence()
+    with pytest.raises(DecodingError, match="pickle") as info:
+        await careful.get_user_data()
+    assert info.value.entity == "user_data[1]"
+    assert info.value.path == "['point']"
+    await careful.flush()
+
+
+async def test_a_pickle_planted_in_the_database_is_never_unpickled(
+    make_persistence: Factory, db: Any
+) -> None:
+    blob = Binary(pickle.dumps(Exploit()))
+    await db.user_data.insert_one({"_id": 1, "data": {"x": {"__type__": "pickle", "value": blob}}})
+    await db.bot_data.insert_one({"_id": "bot_data", "data": {"__type__": "pickle", "value": blob}})
+    UNPICKLED.clear()
+    persistence = make_persistence()
+    with pytest.raises(DecodingError, match="pickle_fallback=True"):
+        await persistence.get_user_data()
+    with pytest.raises(DecodingError, match="pickle_fallback=True"):
+        await persistence.get_bot_data()
+    await persistence.flush()
+    assert UNPICKLED == []
+
+
+# ============================================================================ credentials
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """A server with --auth and the user alice (password PASSWORD)."""
+    server = auth_server(tmp_path_factory.mktemp("auth"), USER, PASSWORD)
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def leaks(text: str) -> bool:
+    return PASSWORD in text or WRONG in text
+
+
+def every_text_of(exc: BaseException) -> str:
+    return "\n".join([str(exc), repr(exc), *traceback.format_exception(exc)])
+
+
+async def test_a_wrong_password_fails_initialize_with_one_clear_error(
+    secured: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    ensure_running(secured)
+    caplog.set_level(logging.DEBUG)
+    uri = with_credentials(secured, USER, WRONG, f"serverSelectionTimeoutMS={FAST_SELECTION_MS}")
+    persistence = MongoPersistence(uri, database="secured", update_interval=3600)
+    app, _ = build_application(persistence)
+    with pytest.raises(PersistenceConnectionError) as info:
+        await app.initialize()
+    message = str(info.value)
+    assert "refused the credentials" in message
+    assert "Authentication failed" in message or "authentication failed" in message
+    assert f"mongodb://{USER}:***@127.0.0.1:{secured.port}/" in message
+    assert not leaks(every_text_of(info.value))
+    assert not leaks(caplog.text)
+    assert not leaks(repr(persistence)) and not leaks(repr(persistence.database))
+    await persistence.flush()
+
+
+async def test_missing_credentials_fail_initialize_with_one_clear_error(
+    secured: LocalServer,
+) -> None:
+    ensure_running(secured)
+    persistence = MongoPersistence(
+        f"{secured.uri}?serverSelectionTimeoutMS={FAST_SELECTION_MS}",
+        database="secured",
+        update_interval=3600,
+    )
+    with pytest.raises(PersistenceConnectionError, match="refused the credentials or the access"):
+        await persistence.get_user_data()
+    await persistence.flush()
+
+
+async def test_credentials_never_leak_when_the_server_goes_away(
+    secured: LocalServer, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """Right password; then the server dies: write errors, retry logs, the flush's recovery file and
+    its log line show no password."""
+    ensure_running(secured)
+    caplog.set_level(logging.DEBUG)
+    uri = with_credentials(secured, USER, PASSWORD, f"serverSelectionTimeoutMS={FAST_SELECTION_MS}")
+    persistence = MongoPersistence(
+        uri,
+        database="secured",
+        update_interval=3600,
+        write_concern=WriteConcern(j=True),
+        flush_timeout=0.5,
+        recovery_dir=tmp_path,
+    )
+    await persistence.get_user_data()
+    await persistence.update_user_data(1, {"v": 1})
+    secured.kill()
+    with pytest.raises(PersistenceWriteError) as info:
+        await persistence.update_user_data(2, {"v": 2})
+    assert not leaks(every_text_of(info.value))
+    await persistence.flush()
+    assert persistence.last_recovery_file is not None
+    assert not leaks(persistence.last_recovery_file.read_text())
+    assert str(persistence.last_recovery_file) in caplog.text
+    assert not leaks(caplog.text)
+
+    secured.start()
+    restorer = MongoPersistence(uri, database="secured", update_interval=3600)
+    await until_reachable(restorer.database)
+    assert await restorer.store.restore_recovery_file(persistence.last_recovery_file) == (1, 0)
+    assert await restorer.get_user_data() == {1: {"v": 1}, 2: {"v": 2}}
+    await restorer.database.client.drop_database("secured")
+    await restorer.flush()
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("mongodb://alice:SECRET@h:1/db?w=1", "mongodb://alice:***@h:1/db?w=1"),
+        ("mongodb://alice:SE%40CRET@h/", "mongodb://alice:***@h/"),
+        ("mongodb+srv://alice:SECRET@c.example.net/", "mongodb+srv://alice:***@c.example.net/"),
+        ("mongodb://alice@h/", "mongodb://alice@h/"),
+        ("mongodb://h1:1,h2:2/?replicaSet=r", "mongodb://h1:1,h2:2/?replicaSet=r"),
+        ("mongodb://:SECRET@h/", "mongodb://:***@h/"),
+        # malformed: the driver refuses them, and error messages must not show the password
+        ("mongodb://alice:SE@CRET@h:1/", "mongodb://alice:***@h:1/"),
+        ("mongodb://alice:SE:CR@ET@h:1/", "mongodb://alice:***@h:1/"),
+        ("mongodb://alice:SE/CRET@h:1/", "mongodb://alice:***@h:1/"),
+        ("mongodb://alice:SE?CRET@h:1/", "mongodb://alice:***@h:1/"),
+        ("http://alice:SECRET@h/", "http://alice:***@h/"),
+        ("alice:SECRET@h:1", "alice:***@h:1"),
+        (
+            "mongodb://h/?authMechanismProperties=AWS_SESSION_TOKEN:SECRET&w=1",
+            "mongodb://h/?authMechanismProperties=***&w=1",
+        ),
+        (
+            "mongodb://h/?tlsCertificateKeyFilePassword=SECRET",
+            "mongodb://h/?tlsCertificateKeyFilePassword=***",
+        ),
+    ],
+)
+def test_redact_uri(uri: str, shown: str) -> None:
+    assert redact_uri(uri) == shown
+
+
+# ============================================================================ keys are data
+LITERAL_KEYS: dict[Any, Any] = {
+    "$where": "function() { return true }",
+    "$set": {"$gt": ""},
+    "a.b": {"c.d": 1},
+    "_id": "not the document id",
+    "__type__": "tuple",
+    "$": 1,
+    "": "empty key",
+    "nested": {"$where": 1, "_id": 2, "x.y": 3, "__type__": "set"},
+}
+
+
+def raw_keys(value: Any) -> Iterator[str]:
+    """Every field name of a stored document, at every level."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from raw_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from raw_keys(item)
+
+
+async def test_user_keys_are_stored_and_restored_literally(
+    make_persistence: Factory, db: Any
+) -> None:
+    persistence = make_persistence()
+    await persistence.get_user_data()
+    await persistence.update_user_data(7, dict(LITERAL_KEYS))
+    await persistence.update_chat_data(-7, {"a.b": 1, "_id": 2})
+    changed = {**LITERAL_KEYS, "a.b": {"c.d": 2}, "_id": "changed"}
+    # a second write: a diff must not take these keys for paths
+    await persistence.update_user_data(7, changed)
+    await persistence.update_chat_data(-7, {"a.b": 2, "_id": 3})
+    await persistence.flush()
+
+    user = await db.user_data.find_one({"_id": 7})
+    assert user["_id"] == 7
+    chat = await db.chat_data.find_one({"_id": -7})
+    assert chat["_id"] == -7 and chat["data"] == {"a.b": 2, "_id": 3}
+    assert "a" not in chat["data"]
+    assert not [key for key in raw_keys(user) if key.startswith("$")]
+    loaded = make_persistence()
+    assert_same({7: changed}, await loaded.get_user_data())
+    assert_same({-7: {"a.b": 2, "_id": 3}}, await loaded.get_chat_data())
+    await loaded.flush()
+
+
+async def test_conversation_names_and_keys_are_data(make_persistence: Factory, db: Any) -> None:
+    persistence = make_persistence()
+    names = ['x", 1]', "$where", "a.b", '["talk",1,2]']
+    for name in names:
+        await persistence.update_conversation(name, (1, 2), name)
+    await persistence.flush()
+    loaded = make_persistence()
+    for name in names:
+        assert await loaded.get_conversations(name) == {(1, 2): name}
+    await loaded.flush()
+    assert await db.conversations.count_documents({}) == len(names)
+
+
+# ============================================================================ namespaces
+async def test_namespaces_isolate_bots_completely(
+    make_persistence: Factory, db: Any, tmp_path: Path
+) -> None:
+    bots = {ns: make_persistence(namespace=ns) for ns in ("bot_a", "bot_b", None)}
+    for ns, persistence in bots.items():
+        await persistence.get_user_data()
+        await persistence.update_user_data(1, {"owner": ns})
+        await persistence.update_chat_data(-1, {"owner": ns})
+        await persistence.update_bot_data({"owner": ns})
+        await persistence.update_conversation("talk", (1, 1), ns or "none")
+        await persistence.update_callback_data(([("kb", 1.0, {"b": ns})], {"q": "kb"}))
+
+    first = bots["bot_a"]
+    await first.drop_user_data(1)
+    await first.drop_chat_data(-1)
+    await first.update_conversation("talk", (1, 1), None)
+    for persistence in bots.values():
+        await persistence.flush()
+
+    for ns in ("bot_b", None):
+        other = make_persistence(namespace=ns)
+        assert await other.get_user_data() == {1: {"owner": ns}}
+        assert await other.get_chat_data() == {-1: {"owner": ns}}
+        assert await other.get_bot_data() == {"owner": ns}
+        assert await other.get_conversations("talk") == {(1, 1): ns or "none"}
+        assert await other.get_callback_data() == ([("kb", 1.0, {"b": ns})], {"q": "kb"})
+        await other.flush()
+    again = make_persistence(namespace="bot_a")
+    assert await again.get_user_data() == {}
+    assert await again.get_chat_data() == {}
+    assert await again.get_bot_data() == {"owner": "bot_a"}
+    assert await again.get_conversations("talk") == {}
+    await again.flush()
+    names = set(await db.list_collection_names())
+    assert {"bot_a.user_data", "bot_b.user_data", "user_data"} <= names
+
+
+async def test_a_recovery_file_is_only_restored_into_its_own_namespace(
+    make_persistence: Factory, db: Any, tmp_path: Path
+) -> None:
+    closed = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"
+    persistence = make_persistence(namespace="bot_a", flush_timeout=0, recovery_dir=tmp_path)
+    await persistence.get_user_data()
+    # point the store at a server that is not there: the write fails and is kept
+    unreachable: AsyncMongoClient[Any] = AsyncMongoClient(closed)
+    persistence.store._collections = {
+        kind: unreachable["x"][f"bot_a.{kind}"] for kind in persistence.store._collections
+    }
+    with pytest.raises(PersistenceWriteError):
+        await persistence.update_user_data(1, {"v": 1})
+    await persistence.flush()
+    await unreachable.close()
+    path = persistence.last_recovery_file
+    assert path is not None
+
+    wrong = make_persistence(namespace="bot_b")
+    with pytest.raises(ValueError, match="namespace 'bot_a'"):
+        await wrong.store.restore_recovery_file(path)
+    assert await wrong.get_user_data() == {}
+    await wrong.flush()
+    right = make_persistence(namespace="bot_a")
+    assert await right.store.restore_recovery_file(path) == (1, 0)
+    assert await right.get_user_data() == {1: {"v": 1}}
+    await right.flush()
