@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,15 +12,22 @@ from typing import Any, Final, TypeVar, overload
 
 from bson.errors import InvalidDocument
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
 from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 from telegram.warnings import PTBUserWarning
 
-from mongo_persistence.codec import Codec, TypeCodec
-from mongo_persistence.errors import DecodingError, DocumentTooLargeError, EncodingError
+from mongo_persistence.codec import TAG, Codec, TypeCodec
+from mongo_persistence.errors import (
+    DecodingError,
+    DocumentTooLargeError,
+    EncodingError,
+    PersistenceConnectionError,
+)
 from mongo_persistence.store import Entry, MongoStore
 from mongo_persistence.tracker import Digests, digest_fields, encoded_size
+from mongo_persistence.uri import redact_uri
 
 __all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
 
@@ -39,6 +47,16 @@ _CALLBACK_DATA_ID: Final = "callback_data"
 def conversation_id(name: str, key: ConversationKey) -> str:
     """The ``_id`` of a conversation document: ``'["name",chat_id,user_id]'`` (readable JSON)."""
     return json.dumps([name, *key], separators=(",", ":"), ensure_ascii=False, default=repr)
+
+
+def _scrub(message: str, uri: str) -> str:
+    """Removes the password of :paramref:`uri` from a driver's message about it."""
+    _, sep, rest = uri.partition("://")
+    userinfo = rest.rpartition("@")[0] if sep else ""
+    password = userinfo.partition(":")[2]
+    for secret in {password, urllib.parse.unquote(password)} - {""}:
+        message = message.replace(secret, "***")
+    return message
 
 
 def _new_instance(cls: Any) -> Any:
@@ -193,15 +211,28 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         self._own_client: AsyncMongoClient[Any] | None = None
         self._loaded_users: set[int] = set()
         self._loaded_chats: set[int] = set()
+        self._lazy_sets: dict[str, set[int]] = (
+            {"user_data": self._loaded_users, "chat_data": self._loaded_chats} if lazy else {}
+        )
+        self._lazy_classes: dict[str, Any] = {
+            "user_data": self.context_types.user_data,
+            "chat_data": self.context_types.chat_data,
+        }
         uri: str | None = None
 
         if isinstance(target, str):
             uri = target
-            self._own_client = AsyncMongoClient(
-                target, appname="mongo_persistence", **(client_kwargs or {})
-            )
-            default_db = self._own_client.get_default_database(default=DEFAULT_DATABASE).name
-            db = self._own_client[database or default_db]
+            try:
+                self._own_client = AsyncMongoClient(
+                    target, appname="mongo_persistence", **(client_kwargs or {})
+                )
+                default_db = self._own_client.get_default_database(default=DEFAULT_DATABASE).name
+                db = self._own_client[database or default_db]
+            except (PyMongoError, ValueError, TypeError) as exc:
+                raise PersistenceConnectionError(
+                    f"Invalid MongoDB connection string {redact_uri(target)}: "
+                    f"{_scrub(str(exc), target)}"
+                ) from None
         # Checked on the class: clients and databases answer any attribute with a sub-object.
         elif hasattr(type(target), "get_database"):
             db = target.get_database(database or DEFAULT_DATABASE)
@@ -261,6 +292,15 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         return digests
 
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
+        loaded = self._lazy_sets.get(kind)
+        if loaded is not None and doc_id not in loaded and not self.refresh:
+            # Lazy mode, and this entity was never loaded (data edited outside handlers): the
+            # object PTB holds may lack what is stored, so merge the stored keys under it.
+            doc = await self.store.find_one(kind, doc_id)
+            if doc is not None:
+                stored = self._decode_entity(doc, self._lazy_classes[kind], entity)
+                self._fill_in_place(value, stored, replace=False)
+                self._track_loaded(kind, doc)
         data, extra = self._encode_entity(value, entity)
         await self._save_encoded(kind, doc_id, data, entity, extra)
 
@@ -524,19 +564,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         loaded: set[Any] | None,
     ) -> None:
         if self.refresh:
-            # First write what the bot changed since its last write (only those keys, nothing when
-            # unchanged), then read the merged document back: edits made by other programs become
-            # visible and no change of the bot is lost.
-            known = self.store.tracker.known(kind, doc_id)
-            if known is not None or (vars(target) if not isinstance(target, dict) else target):
-                await self._save(kind, doc_id, target, entity)
-            doc = await self.store.find_one(kind, doc_id)
-            if doc is None:
-                self.store.tracker.forget(kind, doc_id)
-                self._fill_in_place(target, _new_instance(cls), replace=True)
-            else:
-                self._fill_in_place(target, self._decode_entity(doc, cls, entity), replace=True)
-                self._track_loaded(kind, doc)
+            await self._sync(kind, doc_id=doc_id, target=target, cls=cls, entity=entity)
         elif loaded is not None and doc_id not in loaded:
             doc = await self.store.find_one(kind, doc_id)
             if doc is not None:
@@ -544,6 +572,56 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                 self._track_loaded(kind, doc)
         if loaded is not None:
             loaded.add(doc_id)
+
+    async def _sync(self, kind: str, *, doc_id: Any, target: Any, cls: Any, entity: str) -> None:
+        """Merges the bot's unsaved changes and the database's document, both ways.
+
+        The bot's changes since the last write or read (keys set, changed or removed) are written
+        (only those keys); everything else comes from the database, so edits and deletions made
+        by other programs replace what the bot holds in memory. One read, plus one write only
+        when the bot changed something.
+        """
+        tracker = self.store.tracker
+        local, extra = self._encode_entity(target, entity)
+        local_digests = self._digest(local, entity)
+        known = tracker.known(kind, doc_id)
+        doc = await self.store.find_one(kind, doc_id)
+        stored: dict[str, Any] = doc.get("data", {}) if doc is not None else {}
+        if not isinstance(stored, dict):
+            raise DecodingError(entity, "", "its 'data' field is not a document")
+        if known is None:  # never read nor written: every key the bot holds is its change
+            set_keys = list(local_digests)
+            unset_keys: list[str] = []
+        else:
+            set_keys = [k for k, v in local_digests.items() if known.get(k) != v]
+            unset_keys = [k for k in known if k not in local_digests]
+        extra_changed = bool(extra) and (doc is None or doc.get("attrs") != extra.get("attrs"))
+        changed = bool(set_keys or unset_keys or extra_changed)
+
+        if not changed:
+            merged = stored
+        elif TAG in local or TAG in stored or (known is not None and TAG in known):
+            merged = local  # not a mapping of plain keys on both sides: the bot's version wins
+        else:
+            merged = dict(stored)
+            merged.update((k, local[k]) for k in set_keys)
+            for key in unset_keys:
+                merged.pop(key, None)
+
+        if doc is not None:
+            self._track_loaded(kind, doc)
+        elif known is not None:  # it existed at our last read or write: deleted elsewhere
+            tracker.deleted_elsewhere(kind, doc_id)
+        else:
+            tracker.forget(kind, doc_id)
+        if changed:
+            await self._save_encoded(kind, doc_id, merged, entity, extra)
+        elif doc is None:
+            self._fill_in_place(target, _new_instance(cls), replace=True)
+            return
+        attrs = extra or ({"attrs": doc["attrs"]} if doc is not None and "attrs" in doc else {})
+        fresh = self._decode_entity({"data": merged, **attrs}, cls, entity)
+        self._fill_in_place(target, fresh, replace=True)
 
     async def refresh_user_data(self, user_id: int, user_data: UD) -> None:
         """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one user's data, in place.

@@ -94,6 +94,10 @@ class _Loaded:
         self.data = data
 
 
+_ABSENT: Final[Digests] = {}
+"""Known content of a document another program deleted (compared by identity)."""
+
+
 class StateTracker:
     """The last known content of every document, keyed by (collection, _id).
 
@@ -117,12 +121,16 @@ class StateTracker:
         else:
             self._known[(collection, doc_id)] = digests
 
+    def deleted_elsewhere(self, collection: str, doc_id: Any) -> None:
+        """Records that another program deleted the document: empty data does not recreate it."""
+        self._known[(collection, doc_id)] = _ABSENT
+
     def forget(self, collection: str, doc_id: Any) -> None:
         """Marks a document's content as unknown (its last write may or may not have happened)."""
         self._known.pop((collection, doc_id), None)
 
     def known(self, collection: str, doc_id: Any) -> Digests | None:
-        """The digests of what the database holds, if known."""
+        """The digests of what the database holds, if known (empty: no document)."""
         known = self._known.get((collection, doc_id))
         if isinstance(known, _Loaded):
             try:
@@ -133,13 +141,16 @@ class StateTracker:
             self._known[(collection, doc_id)] = known
         return known
 
-    def plan(
+    def plan(  # noqa: PLR0911
         self, collection: str, doc_id: Any, digests: Digests, *, diffable: bool = True
     ) -> Plan:
         """Decides how to write an entity whose encoded fields have these digests."""
         old = self.known(collection, doc_id)
         if old is None:
             return REPLACE
+        if old is _ABSENT:
+            # Deleted by another program: empty data does not recreate it; anything else does.
+            return SKIP if not digests else REPLACE
         if old == digests:
             return SKIP
         if not diffable or TAG in digests or TAG in old:

@@ -202,14 +202,6 @@ async def test_lazy_startup_reads_no_entity_whatever_the_size(
         assert await bot.send(1500) == ({"n": 1500}, {})
 
 
-@pytest.mark.xfail(
-    reason=(
-        "persistence.MongoPersistence lazy mode: update_user_data() of a user whose document was "
-        "never loaded (data edited outside a handler + mark_data_for_update_persistence) replaces "
-        "the stored document with the partial in-memory data; the stored keys are lost"
-    ),
-    strict=True,
-)
 async def test_lazy_write_of_an_entity_not_loaded_yet_keeps_its_stored_data(
     seeded: None, monitored: Monitored, db: Any
 ) -> None:
@@ -258,14 +250,6 @@ async def test_refresh_shows_external_edits_to_the_next_update(
     assert (await db.user_data.find_one({"_id": 9}))["data"] == {"back": True}
 
 
-@pytest.mark.xfail(
-    reason=(
-        "persistence.MongoPersistence._refresh forgets the tracker state of a document found "
-        "deleted, so the next update_persistence() run writes the unchanged empty data back: "
-        "a document deleted by another program is recreated (empty) by a bot that changed nothing"
-    ),
-    strict=True,
-)
 async def test_refresh_does_not_recreate_a_document_deleted_externally(
     seeded: None, monitored: Monitored, db: Any
 ) -> None:
@@ -309,14 +293,6 @@ async def test_refresh_writes_unsaved_changes_of_the_bot_first(
     }
 
 
-@pytest.mark.xfail(
-    reason=(
-        "persistence.MongoPersistence._refresh: for an entity whose content the tracker does not "
-        "know (never loaded nor written), unsaved changes of the bot are written as a whole "
-        "replacement, which erases a document another program created meanwhile"
-    ),
-    strict=True,
-)
 async def test_refresh_keeps_a_document_created_externally_for_a_new_user(
     seeded: None, monitored: Monitored, db: Any
 ) -> None:
