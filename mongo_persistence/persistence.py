@@ -211,12 +211,15 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         self._own_client: AsyncMongoClient[Any] | None = None
         self._loaded_users: set[int] = set()
         self._loaded_chats: set[int] = set()
-        self._lazy_sets: dict[str, set[int]] = (
-            {"user_data": self._loaded_users, "chat_data": self._loaded_chats} if lazy else {}
-        )
-        self._lazy_classes: dict[str, Any] = {
+        # The ids whose documents were read (lazy mode loads each one once).
+        self._loaded: dict[str, set[int]] = {
+            "user_data": self._loaded_users,
+            "chat_data": self._loaded_chats,
+        }
+        self._classes: dict[str, Any] = {
             "user_data": self.context_types.user_data,
             "chat_data": self.context_types.chat_data,
+            "bot_data": self.context_types.bot_data,
         }
         uri: str | None = None
 
@@ -292,13 +295,13 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         return digests
 
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
-        loaded = self._lazy_sets.get(kind)
-        if loaded is not None and doc_id not in loaded and not self.refresh:
+        loaded = self._loaded.get(kind)
+        if self.lazy and not self.refresh and loaded is not None and doc_id not in loaded:
             # Lazy mode, and this entity was never loaded (data edited outside handlers): the
             # object PTB holds may lack what is stored, so merge the stored keys under it.
             doc = await self.store.find_one(kind, doc_id)
             if doc is not None:
-                stored = self._decode_entity(doc, self._lazy_classes[kind], entity)
+                stored = self._decode_entity(doc, self._classes[kind], entity)
                 self._fill_in_place(value, stored, replace=False)
                 self._track_loaded(kind, doc)
         data, extra = self._encode_entity(value, entity)
@@ -553,16 +556,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         await self.store.write(Entry("user_data", user_id, f"user_data[{user_id}]", None, None))
 
     # ================================================================ refresh_*
-    async def _refresh(
-        self,
-        kind: str,
-        *,
-        doc_id: Any,
-        target: Any,
-        cls: Any,
-        entity: str,
-        loaded: set[Any] | None,
-    ) -> None:
+    async def _refresh(self, kind: str, doc_id: Any, target: Any) -> None:
+        cls = self._classes[kind]
+        entity = "bot_data" if kind == "bot_data" else f"{kind}[{doc_id}]"
+        loaded = self._loaded.get(kind)
         if self.refresh:
             await self._sync(kind, doc_id=doc_id, target=target, cls=cls, entity=entity)
         elif loaded is not None and doc_id not in loaded:
@@ -631,14 +628,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             user_data (UD): The object to fill.
         """
         if self.lazy or self.refresh:
-            await self._refresh(
-                "user_data",
-                doc_id=user_id,
-                target=user_data,
-                cls=self.context_types.user_data,
-                entity=f"user_data[{user_id}]",
-                loaded=self._loaded_users,
-            )
+            await self._refresh("user_data", user_id, user_data)
 
     async def refresh_chat_data(self, chat_id: int, chat_data: CD) -> None:
         """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one chat's data, in place.
@@ -648,14 +638,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             chat_data (CD): The object to fill.
         """
         if self.lazy or self.refresh:
-            await self._refresh(
-                "chat_data",
-                doc_id=chat_id,
-                target=chat_data,
-                cls=self.context_types.chat_data,
-                entity=f"chat_data[{chat_id}]",
-                loaded=self._loaded_chats,
-            )
+            await self._refresh("chat_data", chat_id, chat_data)
 
     async def refresh_bot_data(self, bot_data: BD) -> None:
         """Re-reads ``bot_data`` in place when :attr:`refresh` is on.
@@ -664,14 +647,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             bot_data (BD): The object to fill.
         """
         if self.refresh:
-            await self._refresh(
-                "bot_data",
-                doc_id=_BOT_DATA_ID,
-                target=bot_data,
-                cls=self.context_types.bot_data,
-                entity="bot_data",
-                loaded=None,
-            )
+            await self._refresh("bot_data", _BOT_DATA_ID, bot_data)
 
     # ================================================================ flush
     async def flush(self) -> None:
