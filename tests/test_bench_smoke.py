@@ -1,0 +1,50 @@
+"""The bench code itself must not rot: every scenario at tiny sizes (no timing is asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.__main__ import SCENARIOS, run_all
+from bench.common import Row, Settings, machine, versions
+from bench.report import render
+
+
+async def test_every_bench_scenario_runs_at_tiny_sizes(mongodb_uri: str, tmp_path: Path) -> None:
+    settings = Settings.tiny_settings()
+    rows, server_version = await run_all(
+        mongodb_uri, settings, only=SCENARIOS, workdir=tmp_path, install=False
+    )
+    assert server_version
+    assert all(isinstance(row, Row) for row in rows)
+    titles = [row.scenario for row in rows]  # type: ignore[attr-defined]
+    for prefix in (
+        "S1 flush of 20 new",
+        "S1 flush of 20 dirty",
+        "S2 idle",
+        "S3 eager",
+        "S3 lazy",
+        "S3 memory",
+        "S4 end to end",
+        "S5 codec",
+    ):
+        assert any(title.startswith(prefix) for title in titles), (prefix, titles)
+    for row in rows:
+        assert row.ours.label  # type: ignore[attr-defined]
+        # The functional checks (write commands counted, data stored and correct) hold at any
+        # size; the time ratios are only reported.
+        failed = [name for name, ok in row.checks if not ok]  # type: ignore[attr-defined]
+        assert not failed, (row.scenario, failed)  # type: ignore[attr-defined]
+    memory = next(row for row in rows if row.metric == "memory")  # type: ignore[attr-defined]
+    assert "peak_mib" in memory.ours.extra, memory.ours.note  # type: ignore[attr-defined]
+
+    text = render(
+        rows,  # type: ignore[arg-type]
+        machine=machine(),
+        versions=versions(),
+        server=f"test server {server_version}",
+        settings=settings,
+        elapsed=1.0,
+        command="pytest",
+    )
+    assert "## Summary" in text
+    assert text.count("\n| S") >= len(rows)
