@@ -327,3 +327,10 @@ def test_readme_lists_every_example() -> None:
     table = README.split("## Examples", 1)[1].split("\n## ", 1)[0]
     for path in EXAMPLES.glob("*.py"):
         assert f"`examples/{path.name}`" in table
+
+
+def test_readme_python_snippets_compile() -> None:
+    snippets = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    assert snippets
+    for number, snippet in enumerate(snippets):
+        compile(snippet, f"README.md python snippet {number}", "exec")
