@@ -9,6 +9,7 @@ type.
 
 from __future__ import annotations
 
+import collections
 import datetime as dtm
 import decimal
 import enum
@@ -193,6 +194,8 @@ class Codec:
                 handler = _enc_telegram
             elif issubclass(cls, enum.Enum):
                 handler = _enc_enum
+            elif issubclass(cls, tuple) and hasattr(cls, "_fields"):
+                handler = _enc_namedtuple
             elif self.pickle_fallback:
                 handler = _enc_pickle
             else:
@@ -359,6 +362,10 @@ def _enc_bytearray(enc: _Encoder, value: bytearray, depth: int) -> Any:
 def _tz_fields(tzinfo: dtm.tzinfo | None) -> dict[str, Any]:
     if isinstance(tzinfo, zoneinfo.ZoneInfo) and tzinfo.key:
         return {"tz": tzinfo.key}
+    if type(tzinfo) is dtm.timezone:
+        name = tzinfo.tzname(None)
+        if name != dtm.timezone(tzinfo.utcoffset(None)).tzname(None):
+            return {"tzname": name}  # a named fixed offset, e.g. timezone(-5h, "EST")
     return {}
 
 
@@ -406,9 +413,58 @@ def _enc_complex(enc: _Encoder, value: complex, depth: int) -> Any:
 def _enc_enum(enc: _Encoder, value: enum.Enum, depth: int) -> Any:
     if enc.plain_enums and isinstance(value, str | int):
         return str(value.value) if isinstance(value, str) else int(value.value)
+    fields: dict[str, Any] = {"class": _class_ref(type(value)), "name": value.name}
+    if isinstance(value, enum.Flag):
+        # A combination (R|W) or an empty flag has no member name of its own: keep the value.
+        fields["value"] = enc.enc(value.value, depth + 1)
+    return enc.tagged("enum", depth, value, **fields)
+
+
+def _enc_namedtuple(enc: _Encoder, value: tuple[Any, ...], depth: int) -> Any:
+    items = enc.seq(value, depth + 1, value)
     return enc.tagged(
-        "enum", depth, value, **{"class": _class_ref(type(value)), "name": value.name}
+        "namedtuple", depth, value, **{"class": _class_ref(type(value)), "value": items}
     )
+
+
+def _enc_ordereddict(enc: _Encoder, value: collections.OrderedDict[Any, Any], depth: int) -> Any:
+    pairs = enc.seq(([k, v] for k, v in value.items()), depth + 1, value)
+    return enc.tagged("OrderedDict", depth, value, items=pairs)
+
+
+def _enc_counter(enc: _Encoder, value: collections.Counter[Any], depth: int) -> Any:
+    return enc.tagged("Counter", depth, value, value=_enc_dict(enc, dict(value), depth + 1))
+
+
+def _enc_deque(enc: _Encoder, value: collections.deque[Any], depth: int) -> Any:
+    items = enc.seq(value, depth + 1, value)
+    return enc.tagged("deque", depth, value, value=items, maxlen=value.maxlen)
+
+
+_FACTORIES: Final[dict[Any, str]] = {
+    None: "None",
+    list: "list",
+    dict: "dict",
+    set: "set",
+    int: "int",
+    float: "float",
+    str: "str",
+    tuple: "tuple",
+    frozenset: "frozenset",
+}
+_FACTORY_BY_NAME: Final = {name: factory for factory, name in _FACTORIES.items()}
+
+
+def _enc_defaultdict(enc: _Encoder, value: collections.defaultdict[Any, Any], depth: int) -> Any:
+    factory = _FACTORIES.get(value.default_factory)
+    if factory is None:
+        raise _Fail(
+            value,
+            f"a defaultdict's default_factory must be one of {', '.join(_FACTORY_BY_NAME)} "
+            f"to be stored, not {value.default_factory!r}",
+        )
+    payload = _enc_dict(enc, dict(value), depth + 1)
+    return enc.tagged("defaultdict", depth, value, factory=factory, value=payload)
 
 
 def _enc_bot(enc: _Encoder, value: Bot, depth: int) -> Any:
@@ -504,6 +560,10 @@ _BASE_DISPATCH: dict[type, Callable[[_Encoder, Any, int], Any]] = {
     decimal.Decimal: _enc_decimal,
     uuid.UUID: _enc_uuid,
     complex: _enc_complex,
+    collections.OrderedDict: _enc_ordereddict,
+    collections.Counter: _enc_counter,
+    collections.deque: _enc_deque,
+    collections.defaultdict: _enc_defaultdict,
 }
 
 
@@ -568,6 +628,8 @@ class _Decoder:
 def _dec_tz(doc: dict[str, Any], parsed: Any) -> Any:
     if "tz" in doc:
         parsed = parsed.replace(tzinfo=zoneinfo.ZoneInfo(doc["tz"]))
+    elif "tzname" in doc:
+        parsed = parsed.replace(tzinfo=dtm.timezone(parsed.utcoffset(), doc["tzname"]))
     if doc.get("fold"):
         parsed = parsed.replace(fold=1)
     return parsed
@@ -583,9 +645,23 @@ def _dec_resolved_class(doc: dict[str, Any], base: type) -> type:
     return cls
 
 
-def _dec_enum(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
-    cls = _dec_resolved_class(doc, enum.Enum)
-    return cls[doc["name"]]  # type: ignore[index]
+def _dec_enum(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    cls: Any = _dec_resolved_class(doc, enum.Enum)
+    if "value" in doc:
+        return cls(dec.dec(doc["value"]))
+    return cls[doc["name"]]
+
+
+def _dec_namedtuple(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    cls: Any = _dec_resolved_class(doc, tuple)
+    if not hasattr(cls, "_fields"):
+        raise _Fail(doc, f"{doc['class']!r} is not a namedtuple")
+    return cls._make(dec.dec(doc["value"]))
+
+
+def _dec_defaultdict(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    factory = _FACTORY_BY_NAME[doc["factory"]]
+    return collections.defaultdict(factory, dec.dec(doc["value"]))
 
 
 def _dec_telegram(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
@@ -661,6 +737,13 @@ _TAG_DECODERS: dict[str, Callable[[_Decoder, dict[str, Any], int], Any]] = {
     "uuid": lambda _, doc, __: uuid.UUID(doc["value"]),
     "complex": lambda _, doc, __: complex(*doc["value"]),
     "enum": _dec_enum,
+    "namedtuple": _dec_namedtuple,
+    "OrderedDict": lambda dec, doc, _: collections.OrderedDict(
+        (dec.dec(k), dec.dec(v)) for k, v in doc["items"]
+    ),
+    "Counter": lambda dec, doc, _: collections.Counter(dec.dec(doc["value"])),
+    "deque": lambda dec, doc, _: collections.deque(dec.dec(doc["value"]), doc.get("maxlen")),
+    "defaultdict": _dec_defaultdict,
     "telegram": _dec_telegram,
     "bot": _dec_bot,
     "custom": _dec_custom,

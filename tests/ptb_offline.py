@@ -64,7 +64,9 @@ class OfflineRequest(BaseRequest):
             }
             if "reply_markup" in params:
                 markup = params["reply_markup"]
-                result["reply_markup"] = json.loads(markup) if isinstance(markup, str) else markup
+                markup = json.loads(markup) if isinstance(markup, str) else markup
+                if "inline_keyboard" in markup:  # only inline keyboards come back in a Message
+                    result["reply_markup"] = markup
         elif name == "getUpdates":
             result = []
         return 200, json.dumps({"ok": True, "result": result}).encode()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dtm
+import typing
 import decimal
 import enum
 import uuid
@@ -29,11 +31,29 @@ class State(enum.IntEnum):
     DONE = 2
 
 
+class Perm(enum.Flag):
+    R = 1
+    W = 2
+
+
+class Bits(enum.IntFlag):
+    A = 1
+    B = 4
+
+
+Pair = collections.namedtuple("Pair", "left right")  # noqa: PYI024 - the classic form
+
+
+class Span(typing.NamedTuple):
+    start: int
+    end: dtm.date
+
+
 def same(a: Any, b: Any) -> bool:
     """Equality that also requires identical types all the way down (dict keys included)."""
     if type(a) is not type(b):
         return False
-    if isinstance(a, dict):
+    if isinstance(a, dict) and type(a) is dict:
         if len(a) != len(b):
             return False
         b_keys = {(type(k), k): k for k in b}
@@ -46,10 +66,18 @@ def same(a: Any, b: Any) -> bool:
         return True
     if isinstance(a, list | tuple):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, collections.Counter):
+        return same(dict(a), dict(b))
     if isinstance(a, float | decimal.Decimal) and a != a:
         return b != b
     if isinstance(a, dtm.datetime | dtm.time):
-        return a == b and a.tzinfo == b.tzinfo and a.fold == b.fold
+        return a == b and a.tzinfo == b.tzinfo and a.tzname() == b.tzname() and a.fold == b.fold
+    if isinstance(a, collections.OrderedDict):
+        return list(a.items()) == list(b.items()) and same(dict(a), dict(b))
+    if isinstance(a, collections.deque):
+        return a.maxlen == b.maxlen and same(list(a), list(b))
+    if isinstance(a, collections.defaultdict):
+        return a.default_factory is b.default_factory and same(dict(a), dict(b))
     return bool(a == b)
 
 
@@ -96,6 +124,17 @@ ROUND_TRIP_CASES: list[tuple[str, Any]] = [
     ("enum", Color.GREEN),
     ("int enum", State.DONE),
     ("ptb END", ConversationHandler.END),
+    ("flag member", Perm.R),
+    ("flag combination", Perm.R | Perm.W),
+    ("empty flag", Perm(0)),
+    ("int flag combination", Bits.A | Bits.B),
+    ("namedtuple", Pair(1, (2, 3))),
+    ("typed namedtuple", {"span": Span(1, dtm.date(2024, 2, 3))}),
+    ("OrderedDict", collections.OrderedDict([("b", 1), (2, "a"), ("a", [3])])),
+    ("Counter", collections.Counter("abracadabra")),
+    ("deque", collections.deque([1, (2,)], maxlen=5)),
+    ("defaultdict", collections.defaultdict(list, {"a": [1], 2: []})),
+    ("named fixed offset", dtm.datetime(2024, 1, 1, tzinfo=dtm.timezone(dtm.timedelta(hours=-5), "EST"))),
     ("floats", [float("inf"), float("-inf"), -0.0, 1e308]),
     ("nan", float("nan")),
     ("dollar and dot keys", {"$where": "1", "a.b": {"$set": 2}, "_id": 3, TAG: "not a tag"}),
@@ -277,3 +316,10 @@ def test_decoding_errors_name_the_path() -> None:
     with pytest.raises(DecodingError) as info:
         Codec().decode({"c": stored["c"]}, entity="user_data[1]")
     assert info.value.path == "['c']['7']"
+
+
+def test_defaultdict_with_an_arbitrary_factory_is_refused_clearly() -> None:
+    value = {"d": collections.defaultdict(lambda: 5)}
+    with pytest.raises(EncodingError, match="default_factory") as info:
+        Codec().encode(value, entity="bot_data")
+    assert info.value.path == "['d']"
