@@ -1,7 +1,7 @@
 """Starts and stops a local SecantusDB server (a MongoDB-compatible server over the wire).
 
-Used by the tests, `make demo` and `make bench`. SecantusDB is GPL-2.0 and only ever run as a separate
-process: it is never imported.
+Used by the tests, `make demo` and `make bench`. SecantusDB is GPL-2.0 and only ever run as a
+separate process: it is never imported.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ def server_command() -> str:
         return str(beside)
     found = shutil.which("secantusd-py")
     if found is None:
-        raise RuntimeError("secantusd-py not found: `pip install secantusdb==0.7.0b3` (make test does)")
+        raise RuntimeError(
+            "secantusd-py not found: `pip install secantusdb==0.7.0b3` (make test does)"
+        )
     return found
 
 
@@ -59,8 +61,18 @@ class LocalServer:
     def start(self, timeout: float = 30.0) -> None:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [server_command(), "--host", "127.0.0.1", "--port", str(self.port),
-             "--storage-path", self.storage, "--log-level", "WARNING", *self.extra_args],
+            [
+                server_command(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--storage-path",
+                self.storage,
+                "--log-level",
+                "WARNING",
+                *self.extra_args,
+            ],
             stdout=log,
             stderr=log,
             start_new_session=True,

@@ -59,7 +59,9 @@ def db(client: AsyncMongoClient[Any], db_name: str) -> Any:
 
 
 @pytest.fixture
-def make_persistence(mongodb_uri: str, db_name: str) -> Callable[..., MongoPersistence[Any, Any, Any]]:
+def make_persistence(
+    mongodb_uri: str, db_name: str
+) -> Callable[..., MongoPersistence[Any, Any, Any]]:
     """Creates a MongoPersistence on the test database (a new one = a bot restart)."""
 
     def factory(**kwargs: Any) -> MongoPersistence[Any, Any, Any]:

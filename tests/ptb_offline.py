@@ -50,9 +50,15 @@ class OfflineRequest(BaseRequest):
         self.calls.append((name, params))
         result: Any = True
         if name == "getMe":
-            result = {"id": BOT_ID, "is_bot": True, "first_name": "Offline", "username": "offline_bot",
-                      "can_join_groups": True, "can_read_all_group_messages": False,
-                      "supports_inline_queries": False}
+            result = {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Offline",
+                "username": "offline_bot",
+                "can_join_groups": True,
+                "can_read_all_group_messages": False,
+                "supports_inline_queries": False,
+            }
         elif name in ("sendMessage", "editMessageText", "sendPhoto"):
             chat_id = params.get("chat_id", 1)
             result = {
@@ -111,7 +117,7 @@ def message_update(
     if text.startswith("/"):
         from telegram import MessageEntity
 
-        entities = [MessageEntity(MessageEntity.BOT_COMMAND, 0, len(text.split()[0]))]
+        entities = [MessageEntity(MessageEntity.BOT_COMMAND, 0, len(text.split(maxsplit=1)[0]))]
     msg = Message(
         message_id=next(_update_ids),
         date=dtm.datetime.now(dtm.timezone.utc),
@@ -138,7 +144,10 @@ def callback_update(
         {**sent_message, "date": int(dtm.datetime.now(dtm.timezone.utc).timestamp())}, app.bot
     )
     query = CallbackQuery(
-        id=str(next(_update_ids)), from_user=user(user_id), chat_instance="ci", data=data,
+        id=str(next(_update_ids)),
+        from_user=user(user_id),
+        chat_instance="ci",
+        data=data,
         message=message,
     )
     update = Update(update_id=next(_update_ids), callback_query=query)
@@ -163,5 +172,7 @@ def last_buttons(request: OfflineRequest) -> tuple[dict[str, Any], list[str]]:
                 "text": params.get("text", ""),
                 "reply_markup": markup,
             }
-            return message, [b["callback_data"] for row in rows for b in row if "callback_data" in b]
+            return message, [
+                b["callback_data"] for row in rows for b in row if "callback_data" in b
+            ]
     raise AssertionError("no message with buttons was sent")

@@ -134,7 +134,7 @@ def test_bad_namespace_is_refused(namespace: str) -> None:
 # ----------------------------------------------------------------------------------- restarts
 async def test_everything_survives_a_restart(make_persistence: Factory, db: Any) -> None:
     """Checklist 1 and 12: data written in one life is what get_* returns in the next."""
-    app, request = build_application(make_persistence())
+    app, _request = build_application(make_persistence())
     app.add_handler(conversation(), group=0)
     app.add_handler(MessageHandler(filters.ALL, record_data), group=1)
     async with app:
@@ -197,7 +197,7 @@ async def test_several_and_nested_conversation_handlers(make_persistence: Factor
         return parent, child
 
     app, _ = build_application(make_persistence())
-    parent, child = build()
+    parent, _child = build()
     app.add_handler(parent)
     app.add_handler(conversation("other"), group=1)
     async with app:
@@ -261,7 +261,9 @@ async def test_callback_data_survives_a_restart(make_persistence: Factory, db: A
 
 
 # ----------------------------------------------------------------------------------- contract
-async def test_store_data_flags_off_neither_load_nor_write(make_persistence: Factory, db: Any) -> None:
+async def test_store_data_flags_off_neither_load_nor_write(
+    make_persistence: Factory, db: Any
+) -> None:
     """Checklist 2."""
     seed = make_persistence()
     await seed.update_user_data(1, {"old": True})
@@ -529,7 +531,7 @@ async def test_own_client_is_closed_by_flush(make_persistence: Factory) -> None:
     persistence = make_persistence()
     await persistence.update_user_data(1, {"a": 1})
     await persistence.flush()
-    with pytest.raises(Exception):  # noqa: B017, PT011 - the driver's "closed" error
+    with pytest.raises(Exception):  # noqa: B017 - the driver's "closed" error
         await persistence.database.command("ping")
 
 
@@ -537,7 +539,7 @@ async def test_motor_client_works(mongodb_uri: str, db_name: str) -> None:
     motor = pytest.importorskip("motor.motor_asyncio")
     client = motor.AsyncIOMotorClient(mongodb_uri)
     try:
-        app, request = build_application(MongoPersistence(client, database=db_name))
+        app, _request = build_application(MongoPersistence(client, database=db_name))
         app.add_handler(conversation())
         async with app:
             await app.process_update(message_update(app, "/start", user_id=3))
