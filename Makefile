@@ -24,9 +24,11 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+LINTED := mongo_persistence tests examples scripts bench
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mongo_persistence
-	$(VENV)/bin/ruff format --check mongo_persistence
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
 
 demo: $(STAMP)
