@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dtm
 import decimal
 import math
 import zoneinfo
 from typing import Any
+
+from telegram import Bot
 
 
 def _float_same(a: float, b: float) -> bool:
@@ -43,7 +46,8 @@ def same(expected: Any, actual: Any, path: str = "") -> str | None:
 
     Types must match exactly at every level, dict keys and set members included; NaN equals NaN
     and 0.0 differs from -0.0; datetimes and times must keep their tzinfo class (and zone key),
-    fold and microseconds; Decimals must keep their exact digits and exponent.
+    fold and microseconds; Decimals must keep their exact digits and exponent; a Bot must be the
+    very same object.
     """
     where = path or "<value>"
     if type(expected) is not type(actual):
@@ -51,6 +55,14 @@ def same(expected: Any, actual: Any, path: str = "") -> str | None:
     if isinstance(expected, dict):
         if len(expected) != len(actual):
             return f"{where}: {len(actual)} keys, expected {len(expected)}"
+        if isinstance(expected, collections.defaultdict) and (
+            expected.default_factory is not actual.default_factory
+        ):
+            return f"{where}: default_factory {actual.default_factory!r}"
+        if isinstance(expected, collections.OrderedDict):
+            problem = same(list(expected), list(actual), f"{path}<key order>")
+            if problem:
+                return problem
         for key, value in expected.items():
             other = _match(key, actual)
             if other is _MISSING:
@@ -61,7 +73,9 @@ def same(expected: Any, actual: Any, path: str = "") -> str | None:
             if problem:
                 return problem
         return None
-    if isinstance(expected, list | tuple):
+    if isinstance(expected, list | tuple | collections.deque):
+        if isinstance(expected, collections.deque) and expected.maxlen != actual.maxlen:
+            return f"{where}: maxlen {actual.maxlen}, expected {expected.maxlen}"
         if len(expected) != len(actual):
             return f"{where}: length {len(actual)}, expected {len(expected)}"
         for index, (a, b) in enumerate(zip(expected, actual, strict=True)):
@@ -81,7 +95,9 @@ def same(expected: Any, actual: Any, path: str = "") -> str | None:
             if problem:
                 return problem
         return None
-    if isinstance(expected, float):
+    if isinstance(expected, Bot):
+        ok = expected is actual  # the placeholder must come back as the very bot
+    elif isinstance(expected, float):
         ok = _float_same(expected, actual)
     elif isinstance(expected, complex):
         ok = _float_same(expected.real, actual.real) and _float_same(expected.imag, actual.imag)
