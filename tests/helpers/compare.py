@@ -23,6 +23,8 @@ def _tz_same(a: dtm.tzinfo | None, b: dtm.tzinfo | None) -> bool:
         return False
     if isinstance(a, zoneinfo.ZoneInfo):
         return a.key == b.key  # type: ignore[union-attr]
+    if isinstance(a, dtm.timezone):
+        return a == b and a.tzname(None) == b.tzname(None)  # named fixed offsets keep the name
     return a == b
 
 
