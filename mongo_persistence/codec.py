@@ -126,6 +126,38 @@ def _key_repr(key: object) -> str:
     return f"[{key!r}]"
 
 
+def find_unencodable_text(  # noqa: PLR0911
+    value: Any, _path: str = "", _depth: int = 0
+) -> str | None:
+    """Returns the path to the first string (value or key) UTF-8 cannot encode, if any.
+
+    Only used to explain an encoding failure: BSON holds UTF-8 text, and a lone surrogate
+    (a code point from U+D800 to U+DFFF on its own) has no UTF-8 form.
+    """
+    if _depth > MAX_DEPTH + 8:
+        return None
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return _path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if find_unencodable_text(key, _path, _depth + 1) is not None:
+                return _path
+            found = find_unencodable_text(item, f"{_path}{_key_repr(key)}", _depth + 1)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple | set | frozenset | collections.deque):
+        for index, item in enumerate(value):
+            found = find_unencodable_text(item, f"{_path}[{index}]", _depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
 class Codec:
     """Encodes Python values into BSON-ready values and back, without losing types.
 

@@ -18,7 +18,7 @@ from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
 from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 from telegram.warnings import PTBUserWarning
 
-from mongo_persistence.codec import TAG, Codec, TypeCodec
+from mongo_persistence.codec import TAG, Codec, TypeCodec, find_unencodable_text
 from mongo_persistence.errors import (
     DecodingError,
     DocumentTooLargeError,
@@ -284,17 +284,23 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         encoded = self.codec.encode(source, bot=self.bot, entity=entity)
         return encoded, extra
 
-    def _digest(self, fields: dict[str, Any], entity: str) -> Digests:
+    def _digest(self, fields: dict[str, Any], entity: str, source: object = None) -> Digests:
         try:
             digests = digest_fields(fields)
-        except (InvalidDocument, UnicodeEncodeError, OverflowError) as exc:
-            raise EncodingError(entity, "", "str", f"BSON cannot hold it: {exc}") from None
+        except UnicodeEncodeError as exc:
+            path = find_unencodable_text(source if source is not None else fields) or ""
+            raise EncodingError(
+                entity, path, "str", f"the text cannot be stored as UTF-8 ({exc.reason})"
+            ) from None
+        except (InvalidDocument, OverflowError) as exc:
+            raise EncodingError(entity, "", "dict", f"BSON cannot hold it: {exc}") from None
         size = encoded_size(digests)
         if size > self.store.max_bson_size:
             raise DocumentTooLargeError(entity, size, self.store.max_bson_size)
         return digests
 
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
+        """Encodes and writes one user's, chat's or the bot's data."""
         loaded = self._loaded.get(kind)
         if self.lazy and not self.refresh and loaded is not None and doc_id not in loaded:
             # Lazy mode, and this entity was never loaded (data edited outside handlers): the
@@ -305,7 +311,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                 self._fill_in_place(value, stored, replace=False)
                 self._track_loaded(kind, doc)
         data, extra = self._encode_entity(value, entity)
-        await self._save_encoded(kind, doc_id, data, entity, extra)
+        await self._save_encoded(kind, doc_id, data, entity, extra, source=value)
 
     async def _save_encoded(
         self,
@@ -314,9 +320,13 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         data: dict[str, Any],
         entity: str,
         extra: dict[str, Any] | None = None,
+        *,
+        source: object = None,
     ) -> None:
         extra = extra or {}
-        digests = self._digest(data, entity)
+        if source is not None and not isinstance(source, dict):
+            source = getattr(source, "__dict__", None)
+        digests = self._digest(data, entity, source)
         if extra:
             digests = {**digests, **{f"\x00{k}": v for k, v in self._digest(extra, entity).items()}}
         await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra))
@@ -502,7 +512,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             "queries": dict(queries),
         }
         encoded = self.codec.encode(structure, bot=self.bot, entity="callback_data")
-        await self._save_encoded("callback_data", _CALLBACK_DATA_ID, encoded, "callback_data")
+        await self._save_encoded(
+            "callback_data", _CALLBACK_DATA_ID, encoded, "callback_data", source=structure
+        )
 
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
@@ -521,7 +533,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             return
         state = self.codec.encode(new_state, bot=self.bot, entity=entity)
         fields = {"state": state}
-        digests = self._digest(fields, entity)
+        digests = self._digest(fields, entity, {"state": new_state})
         extra = {"name": name, "key": self.codec.encode(list(key), entity=entity)}
         await self.store.write(
             Entry(
@@ -580,7 +592,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         """
         tracker = self.store.tracker
         local, extra = self._encode_entity(target, entity)
-        local_digests = self._digest(local, entity)
+        local_digests = self._digest(local, entity, target)
         known = tracker.known(kind, doc_id)
         doc = await self.store.find_one(kind, doc_id)
         stored: dict[str, Any] = doc.get("data", {}) if doc is not None else {}

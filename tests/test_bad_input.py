@@ -218,16 +218,9 @@ CASES = [
          "nesting deeper"),
     Case("deep-but-fine", lambda _: {"ok": nest_lists(60)}),
     # --- strings BSON cannot hold
-    Case("lone-surrogate", lambda _: {"bad": "\ud800"}, ENC, "['bad']", "str", "surrogate",
-         marks=(pytest.mark.xfail(
-             strict=True,
-             reason="persistence.py _digest: BSON's UnicodeEncodeError becomes an EncodingError "
-             "with path '' and type 'str' hard-coded; the path of the string is lost"),)),
+    Case("lone-surrogate", lambda _: {"bad": "\ud800"}, ENC, "['bad']", "str", "surrogate"),
     Case("lone-surrogate-in-key", lambda _: {"n": {"\udfff": 1}}, ENC, "['n']", "str",
-         "surrogate",
-         marks=(pytest.mark.xfail(
-             strict=True,
-             reason="persistence.py _digest: the path of the key is lost (see lone-surrogate)"),)),
+         "surrogate"),
 ]  # fmt: skip
 
 
