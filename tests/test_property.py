@@ -216,6 +216,12 @@ class RoundTrip:
         for name, value in expected.items():
             problem = same(value, loaded[name])
             assert problem is None, f"{name}: {problem}"
+        # The next example's reader then loads one user and one chat, not all of them so far.
+        store = writer.store
+        await store.collection("user_data").delete_one({"_id": uid})
+        await store.collection("chat_data").delete_one({"_id": -uid})
+        store.tracker.forget("user_data", uid)
+        store.tracker.forget("chat_data", -uid)
 
     async def close(self) -> None:
         await self.writer.flush()
