@@ -282,6 +282,32 @@ async def test_the_newest_kept_write_wins(live: LocalServer, make: Factory, raw:
     assert stored["talk"] == {(8, 8): 2}
 
 
+async def test_a_timed_out_write_is_kept_and_retried(
+    live: LocalServer, make: Factory, raw: Any
+) -> None:
+    """The server hangs (SIGSTOP) instead of going away: the write times out, is kept, and is
+    written once the server answers again."""
+    persistence = make(
+        client_kwargs={"serverSelectionTimeoutMS": FAST_SELECTION_MS, "socketTimeoutMS": 300}
+    )
+    await persistence.get_user_data()
+    await persistence.update_user_data(1, {"v": "stored"})
+    assert live.process is not None
+    os.killpg(live.process.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(PersistenceWriteError) as info:
+            await persistence.update_user_data(1, {"v": "timed out"})
+        assert info.value.kept
+        assert "timed out" in info.value.reason or "Timeout" in info.value.reason
+    finally:
+        os.killpg(live.process.pid, signal.SIGCONT)
+    await until_reachable(persistence.database)
+    await persistence.update_bot_data({})  # the next run takes the kept write along
+    assert persistence.store.pending_count == 0
+    await persistence.flush()
+    assert (await raw.user_data.find_one({"_id": 1}))["data"] == {"v": "timed out"}
+
+
 # ============================================================================ shutdown while down
 async def test_flush_while_unreachable_saves_a_recovery_file_that_restores(
     live: LocalServer, make: Factory, raw: Any, caplog: pytest.LogCaptureFixture, tmp_path: Path
