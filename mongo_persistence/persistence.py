@@ -376,10 +376,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
     def _track_loaded(self, kind: str, doc: Any) -> None:
         data = doc.get("data", {})
+        if "attrs" in doc:  # extra fields are tracked under "\x00"-prefixed keys (_save_encoded)
+            data = {**data, "\x00attrs": doc["attrs"]}
         self.store.tracker.loaded(kind, doc["_id"], data)
-        if "attrs" in doc:
-            # extra fields are tracked under "\x00"-prefixed keys (see _save)
-            self.store.tracker.loaded(kind, doc["_id"], {**data, "\x00attrs": doc["attrs"]})
 
     async def _load_all(self, kind: str, cls: Any) -> dict[int, Any]:
         out: dict[int, Any] = {}
