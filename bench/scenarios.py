@@ -899,10 +899,9 @@ async def s4_end_to_end(env: Env) -> list[Row]:
 
 
 # =============================================================================== S5
-def s5_codec(env: Env) -> list[Row]:
-    st = env.settings
+def s5_codec(st: Settings) -> list[Row]:
     say(st, "S5 codec: encode + decode of realistic user data")
-    bot = env.bot
+    bot = ExtBot(TOKEN)
     codec = Codec()
     data = rich_user_data(bot)
     iterations = st.s5_iterations

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.__main__ import SCENARIOS, run_all
-from bench.common import Row, Settings, machine, versions
+from bench.common import Settings, machine, versions
 from bench.report import render
 
 
@@ -15,8 +15,7 @@ async def test_every_bench_scenario_runs_at_tiny_sizes(mongodb_uri: str, tmp_pat
         mongodb_uri, settings, only=SCENARIOS, workdir=tmp_path, install=False
     )
     assert server_version
-    assert all(isinstance(row, Row) for row in rows)
-    titles = [row.scenario for row in rows]  # type: ignore[attr-defined]
+    titles = [row.scenario for row in rows]
     for prefix in (
         "S1 flush of 20 new",
         "S1 flush of 20 dirty",
@@ -29,16 +28,16 @@ async def test_every_bench_scenario_runs_at_tiny_sizes(mongodb_uri: str, tmp_pat
     ):
         assert any(title.startswith(prefix) for title in titles), (prefix, titles)
     for row in rows:
-        assert row.ours.label  # type: ignore[attr-defined]
+        assert row.ours.label
         # The functional checks (write commands counted, data stored and correct) hold at any
         # size; the time ratios are only reported.
-        failed = [name for name, ok in row.checks if not ok]  # type: ignore[attr-defined]
-        assert not failed, (row.scenario, failed)  # type: ignore[attr-defined]
-    memory = next(row for row in rows if row.metric == "memory")  # type: ignore[attr-defined]
-    assert "peak_mib" in memory.ours.extra, memory.ours.note  # type: ignore[attr-defined]
+        failed = [name for name, ok in row.checks if not ok]
+        assert not failed, (row.scenario, failed)
+    memory = next(row for row in rows if row.metric == "memory")
+    assert "peak_mib" in memory.ours.extra, memory.ours.note
 
     text = render(
-        rows,  # type: ignore[arg-type]
+        rows,
         machine=machine(),
         versions=versions(),
         server=f"test server {server_version}",
