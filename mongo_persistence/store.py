@@ -554,7 +554,9 @@ class MongoStore:
             + ")"
         )
 
-    async def restore_recovery_file(self, path: str | Path) -> tuple[int, int]:
+    async def restore_recovery_file(
+        self, path: str | Path, *, check_namespace: bool = True
+    ) -> tuple[int, int]:
         """Writes the entities of a recovery file (made by :meth:`flush`) into MongoDB.
 
         A document that was written again after the file was made (a newer ``updated_at``) is left
@@ -562,13 +564,16 @@ class MongoStore:
 
         Args:
             path (:obj:`str` | :class:`pathlib.Path`): The file.
+            check_namespace (:obj:`bool`, optional): Refuse a file whose records name another
+                namespace than this store's (the default). :obj:`False` restores them into this
+                store's namespace, on purpose.
 
         Returns:
             (restored, skipped as older than the database's copy).
 
         Raises:
             :class:`ValueError`: The file belongs to another namespace than this store's (nothing
-                is written then).
+                is written then), or is not a recovery file.
         """
         await self.ensure_ready()
         records = []
@@ -577,7 +582,7 @@ class MongoStore:
                 if not line.strip():
                     continue
                 record = json_util.loads(line, json_options=json_util.CANONICAL_JSON_OPTIONS)
-                if record.get("namespace", self.namespace) != self.namespace:
+                if check_namespace and record.get("namespace", self.namespace) != self.namespace:
                     raise ValueError(
                         f"{path}, line {number}: {record['entity']} belongs to namespace "
                         f"{record['namespace']!r}, not to {self.namespace!r}; nothing was restored"

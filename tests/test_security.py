@@ -369,3 +369,8 @@ async def test_a_recovery_file_is_only_restored_into_its_own_namespace(
     assert await right.store.restore_recovery_file(path) == (1, 0)
     assert await right.get_user_data() == {1: {"v": 1}}
     await right.flush()
+    # on purpose, into another namespace
+    moved = make_persistence(namespace="bot_c")
+    assert await moved.store.restore_recovery_file(path, check_namespace=False) == (1, 0)
+    assert await moved.get_user_data() == {1: {"v": 1}}
+    await moved.flush()
