@@ -251,7 +251,7 @@ async def test_every_supported_value_round_trips_exactly(
 
 
 @pytest.mark.slow
-@settings(max_examples=1000, **SETTINGS)  # type: ignore[arg-type]
+@settings(max_examples=500, **SETTINGS)  # type: ignore[arg-type]
 @given(first=entity_data, second=entity_data, state=states)
 async def test_every_supported_value_round_trips_exactly_fuzz(
     round_trip: RoundTrip, first: Any, second: Any, state: Any
