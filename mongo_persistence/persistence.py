@@ -26,7 +26,7 @@ from mongo_persistence.errors import (
     PersistenceConnectionError,
 )
 from mongo_persistence.store import Entry, MongoStore
-from mongo_persistence.tracker import Digests, digest_fields, encoded_size
+from mongo_persistence.tracker import Digests, digest_fields, encoded_size, path_safe
 from mongo_persistence.uri import redact_uri
 
 __all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
@@ -302,16 +302,25 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         """Encodes and writes one user's, chat's or the bot's data."""
         loaded = self._loaded.get(kind)
-        if self.lazy and not self.refresh and loaded is not None and doc_id not in loaded:
-            # Lazy mode, and this entity was never loaded (data edited outside handlers): the
-            # object PTB holds may lack what is stored, so merge the stored keys under it.
+        merge = self.lazy and not self.refresh and loaded is not None and doc_id not in loaded
+        if merge and not self._mergeable(value):
+            # Lazy mode, an entity never loaded (data edited outside handlers), whose keys cannot
+            # be set one by one: read what is stored and merge it under what PTB holds.
             doc = await self.store.find_one(kind, doc_id)
             if doc is not None:
                 stored = self._decode_entity(doc, self._classes[kind], entity)
                 self._fill_in_place(value, stored, replace=False)
                 self._track_loaded(kind, doc)
+            merge = False
         data, extra = self._encode_entity(value, entity)
-        await self._save_encoded(kind, doc_id, data, entity, extra, source=value)
+        await self._save_encoded(kind, doc_id, data, entity, extra, source=value, merge=merge)
+
+    @staticmethod
+    def _mergeable(value: object) -> bool:
+        """Tells whether each top-level key can be set on its own (``$set`` of ``data.<key>``)."""
+        if isinstance(value, dict):
+            return type(value) is dict and all(type(k) is str and path_safe(k) for k in value)
+        return all(path_safe(key) for key in vars(value))
 
     async def _save_encoded(
         self,
@@ -322,6 +331,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         extra: dict[str, Any] | None = None,
         *,
         source: object = None,
+        merge: bool = False,
     ) -> None:
         extra = extra or {}
         if source is not None and not isinstance(source, dict):
@@ -329,7 +339,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         digests = self._digest(data, entity, source)
         if extra:
             digests = {**digests, **{f"\x00{k}": v for k, v in self._digest(extra, entity).items()}}
-        await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra))
+        # merge: the keys are set onto the stored document, whose other keys are kept (lazy mode,
+        # an entity not loaded yet): no read before the write, so an outage loses nothing.
+        await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra, merge=merge))
 
     def _decode_entity(self, doc: Any, cls: Any, entity: str) -> Any:
         data = doc.get("data", {})

@@ -86,6 +86,9 @@ class Entry:
     field_name: str = "data"
     futures: list[asyncio.Future[None]] = field(default_factory=list)
     attempts: int = 0
+    merge: bool = False
+    """Set the keys of ``data`` onto the stored document, never replace it: the writer does not
+    know the document's other keys (lazy mode, an entity not loaded yet)."""
     abandoned: bool = False
     """Saved to a recovery file by :meth:`MongoStore.flush`: a late outcome changes nothing."""
 
@@ -94,10 +97,18 @@ class Entry:
         fields = {self.field_name: self.data} if self.field_name else dict(self.data or {})
         return {"_id": self.doc_id, **fields, **self.extra, "updated_at": _now()}
 
-    def full_model(self) -> ReplaceOne[Any] | DeleteOne:
-        """The model that writes the whole document (or deletes it)."""
+    def merge_update(self) -> dict[str, Any]:
+        """The update that sets every key of ``data`` onto the stored document (``merge``)."""
+        prefix = self.field_name
+        fields = {f"{prefix}.{k}": v for k, v in (self.data or {}).items()}
+        return {"$set": {**fields, **self.extra, "updated_at": _now()}}
+
+    def full_model(self) -> ReplaceOne[Any] | UpdateOne | DeleteOne:
+        """The model that writes everything this entry knows (or deletes the document)."""
         if self.data is None:
             return DeleteOne({"_id": self.doc_id})
+        if self.merge:
+            return UpdateOne({"_id": self.doc_id}, self.merge_update(), upsert=True)
         return ReplaceOne({"_id": self.doc_id}, self.replacement(), upsert=True)
 
     def settle(self, error: BaseException | None) -> None:
@@ -310,7 +321,7 @@ class MongoStore:
             )
 
     def _model(self, entry: Entry) -> Any:
-        if entry.data is None or entry.digests is None or entry.attempts:
+        if entry.data is None or entry.digests is None or entry.attempts or entry.merge:
             return entry.full_model()
         plan = self.tracker.plan(
             entry.collection, entry.doc_id, entry.digests, diffable=entry.diffable
@@ -374,7 +385,7 @@ class MongoStore:
         repairs = []
         for index in upserted:
             entry, model = items[index]
-            if isinstance(model, UpdateOne) and index not in errors:
+            if isinstance(model, UpdateOne) and not entry.merge and index not in errors:
                 # The document was gone (deleted by someone else): the diff created it with only
                 # the changed keys, so write it whole now.
                 repairs.append(entry)
@@ -383,7 +394,10 @@ class MongoStore:
             if error is None:
                 if entry in repairs:
                     continue
-                self.tracker.acknowledged(entry.collection, entry.doc_id, entry.digests)
+                if entry.merge:  # the document holds more than this entry knows
+                    self.tracker.forget(entry.collection, entry.doc_id)
+                else:
+                    self.tracker.acknowledged(entry.collection, entry.doc_id, entry.digests)
                 self._resolved(entry)
                 entry.settle(None)
             else:
@@ -515,7 +529,7 @@ class MongoStore:
             "collection": entry.collection,
             "_id": entry.doc_id,
             "entity": entry.entity,
-            "op": "delete" if entry.data is None else "replace",
+            "op": "delete" if entry.data is None else "merge" if entry.merge else "replace",
             "at": _now(),
             "document": None if entry.data is None else entry.replacement(),
         }
@@ -611,7 +625,17 @@ class MongoStore:
             return bool(result.deleted_count == 1) or not await collection.find_one(
                 {"_id": record["_id"]}, {"_id": 1}
             )
-        result = await collection.replace_one(older, record["document"])
+        if record["op"] == "merge":
+            document = record["document"]
+            prefix = "data" if "data" in document else ""
+            fields = {
+                f"{prefix}.{k}" if prefix else k: v
+                for k, v in (document.get(prefix, {}) if prefix else {}).items()
+            }
+            fields.update((k, v) for k, v in document.items() if k not in ("_id", prefix))
+            result = await collection.update_one(older, {"$set": fields})
+        else:
+            result = await collection.replace_one(older, record["document"])
         if result.matched_count == 1:
             return True
         try:

@@ -391,14 +391,15 @@ class RecoveryFileInfo:
     """What a recovery file holds.
 
     Attributes:
-        ops (dict[:obj:`str`, :obj:`int`]): Records per operation (``replace``, ``delete``).
+        ops (dict[:obj:`str`, :obj:`int`]): Records per operation (``replace``, ``merge``,
+            ``delete``).
         database (:obj:`str` | :obj:`None`): The bot's database, when the file names it.
         namespace (:obj:`str` | :obj:`None`): The bot's namespace, when the file names it.
         names_namespace (:obj:`bool`): Whether the file names the namespace (files of older
             versions do not).
     """
 
-    ops: dict[str, int] = field(default_factory=lambda: {"replace": 0, "delete": 0})
+    ops: dict[str, int] = field(default_factory=lambda: {"replace": 0, "merge": 0, "delete": 0})
     database: str | None = None
     namespace: str | None = None
     names_namespace: bool = False
@@ -419,7 +420,7 @@ def _check_recovery_record(record: Any, where: str) -> dict[str, Any]:
         raise ExportFormatError(f"{where}: unknown collection {record['collection']!r}")
     op = record["op"]
     document = record["document"]
-    if op == "replace":
+    if op in ("replace", "merge"):
         if not isinstance(document, dict) or document.get("_id") != record["_id"]:
             raise ExportFormatError(f"{where}: the document does not match _id")
     elif op != "delete":

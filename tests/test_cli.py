@@ -163,7 +163,7 @@ def test_missing_and_wrong_files(tmp_path: Path) -> None:
     bad_line = tmp_path / "bad_line.jsonl"
     bad_line.write_text(valid_export().replace("\n", '\n{"kind": "nope", "document": {}}\n', 1))
     recovery_with_bad_op = tmp_path / "bad_op.jsonl"
-    recovery_with_bad_op.write_text(valid_recovery_file().replace('"replace"', '"merge"'))
+    recovery_with_bad_op.write_text(valid_recovery_file().replace('"replace"', '"upsert"'))
     cases = [
         (["import", str(tmp_path / "missing.jsonl")], "No such file"),
         (["import", str(junk)], "not a mongo-persistence export"),
@@ -175,7 +175,7 @@ def test_missing_and_wrong_files(tmp_path: Path) -> None:
         (["recover", str(text)], "not a recovery file record"),
         (["recover", str(other_json)], "not a recovery file record (expected the keys"),
         (["recover", str(junk)], "not a recovery file"),
-        (["recover", str(recovery_with_bad_op)], "unknown op 'merge'"),
+        (["recover", str(recovery_with_bad_op)], "unknown op 'upsert'"),
     ]
     for args, message in cases:
         result = invoke(*args, "--uri", "mongodb://127.0.0.1:1", "--timeout", "0.2")

@@ -282,15 +282,7 @@ async def test_the_newest_kept_write_wins(live: LocalServer, make: Factory, raw:
     assert stored["talk"] == {(8, 8): 2}
 
 
-LAZY_READ_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="persistence.py MongoPersistence._save (lazy mode) reads the stored document before "
-    "the write; during an outage that read raises pymongo's AutoReconnect, the write never reaches "
-    "the store and is neither kept nor retried",
-)
-
-
-@pytest.mark.parametrize("mode", [pytest.param("lazy", marks=LAZY_READ_BUG), "refresh"])
+@pytest.mark.parametrize("mode", ["lazy", "refresh"])
 async def test_an_outage_loses_nothing_in_lazy_and_refresh_modes(
     live: LocalServer, make: Factory, raw: Any, mode: str
 ) -> None:
