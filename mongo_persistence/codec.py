@@ -201,10 +201,18 @@ class Codec:
             try:
                 return encoder.enc(value, 0)
             except _Fail as exc:
-                path = "".join(reversed(exc.path))
+                parts = exc.path[::-1]
+                path = "".join(parts)
                 reason = exc.reason
-                if isinstance(exc, _TooDeep) and len(set(exc.containers)) < len(exc.containers):
-                    reason = "the structure contains itself (a reference cycle)"
+                outermost_first = exc.containers[::-1]
+                seen: set[int] = set()
+                for depth, container in enumerate(outermost_first):
+                    if isinstance(exc, _TooDeep) and container in seen:
+                        # Name the path once around the cycle, not down to the depth limit.
+                        path = "".join(parts[:depth])
+                        reason = "the structure contains itself (a reference cycle)"
+                        break
+                    seen.add(container)
                 raise EncodingError(entity, path, _type_name(exc.value), reason) from None
             except RuntimeError as exc:
                 # "dictionary changed size during iteration": another thread mutates the data.
@@ -527,6 +535,7 @@ def _enc_telegram(enc: _Encoder, value: TelegramObject, depth: int) -> Any:
         payload = enc.enc(data, depth + 1)
     except _Fail as exc:
         exc.path.append(".to_dict()")
+        exc.containers.append(id(value))
         raise
     finally:
         enc.plain_enums = outer
@@ -545,6 +554,7 @@ def _enc_custom(enc: _Encoder, value: Any, depth: int) -> Any:
         payload = enc.enc(raw, depth + 1)
     except _Fail as exc:
         exc.path.append(f"<codec {codec.name!r}>")
+        exc.containers.append(id(value))
         raise
     return enc.tagged("custom", depth, value, codec=codec.name, value=payload)
 

@@ -257,11 +257,12 @@ def test_unsupported_values_name_entity_path_and_type(
     assert f"user_data[42]{path}" in str(err)
 
 
-def test_cycle_is_reported_as_such() -> None:
-    data: dict[str, Any] = {"a": []}
-    data["a"].append(data)
-    with pytest.raises(EncodingError, match="contains itself"):
+def test_cycle_is_reported_once_around() -> None:
+    data: dict[str, Any] = {"a": [1, {"b": None}]}
+    data["a"][1]["b"] = data
+    with pytest.raises(EncodingError, match="contains itself") as info:
         Codec().encode(data, entity="chat_data[1]")
+    assert info.value.path == "['a'][1]['b']"
 
 
 def test_too_deep_nesting_is_rejected_clearly() -> None:
