@@ -2,7 +2,7 @@
 
 ``python -m bench.memprobe MODE --uri URI ...`` with MODE one of ``ours``, ``raw``, ``pickle``,
 ``mp``. ``base_kib`` is the resident set after imports and connecting, ``peak_kib`` the peak
-resident set of the whole process (``ru_maxrss``) after the load.
+resident set of the process (``VmHWM``) after the load.
 """
 
 from __future__ import annotations
@@ -16,11 +16,21 @@ from pathlib import Path
 from typing import Any
 
 
-def rss_kib() -> int:
+def status_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
+
+
+def rss_kib() -> int:
+    return status_kib("VmRSS")
+
+
+def peak_kib() -> int:
+    # VmHWM is this process's own peak; ru_maxrss would start at the parent's peak (Linux keeps
+    # it across fork + exec).
+    return status_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -43,11 +53,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             loaded = {doc["_id"]: doc["data"] async for doc in collection.find({})}
         await client.close()
     elif args.mode == "pickle":
-        from telegram import Bot
-        from telegram.ext import PicklePersistence
+        from telegram.ext import ExtBot, PicklePersistence
 
         persistence = PicklePersistence(args.pickle)
-        persistence.set_bot(Bot("1:x"))
+        persistence.set_bot(ExtBot("1:x"))
         base = rss_kib()
         loaded = await persistence.get_chat_data()
     elif args.mode == "mp":
@@ -69,8 +78,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         motor.close()
     else:
         raise SystemExit(f"unknown mode {args.mode!r}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"mode": args.mode, "count": len(loaded), "base_kib": base, "peak_kib": peak}
+    return {"mode": args.mode, "count": len(loaded), "base_kib": base, "peak_kib": peak_kib()}
 
 
 if __name__ == "__main__":

@@ -95,8 +95,8 @@ def render(
     out = [
         "# Benchmark results",
         "",
-        f"Made by `{command}` on {now} in {elapsed / 60:.1f} minutes. Medians of "
-        f"{settings.reps} runs ({settings.slow_reps} for the slow columns marked in the details). "
+        f"Made by `{command}` on {now} in {elapsed / 60:.1f} minutes. Medians of up to "
+        f"{settings.reps} runs (the details give each count). "
         "Round trips are counted with PyMongo command monitoring; *client CPU* is the CPU time of "
         "the benchmarking process alone (the server runs in another process).",
         "",
@@ -107,6 +107,25 @@ def render(
         *(f"| {key} | {value} |" for key, value in machine.items() if key != "executable"),
         *(f"| {key} | {value} |" for key, value in versions.items()),
         f"| server | {server} |",
+        "",
+        "## How to read this",
+        "",
+        "- *raw* is the floor: plain PyMongo doing the same I/O by hand (one unordered "
+        "`bulk_write` of the same documents; one plain cursor over the collection).",
+        "- The local server is SecantusDB, a MongoDB-compatible server written in Python: its "
+        "time per document is far above a real `mongod`'s, so it dominates the wall times and "
+        "pulls every wall-time ratio against the raw floor towards 1. *client CPU* is the cost "
+        "of the client alone (this process); against a fast `mongod` it is what the ratios "
+        "approach. Run with `MONGODB_URI=...` to measure a real server.",
+        "- `DictPersistence` keeps everything in memory and saves nothing: it is the cost of PTB "
+        "itself. `PicklePersistence` by default (`on_flush=False`) rewrites its whole file for "
+        "every changed entity (O(N²)); *estimated* rows multiply one measured dump by the number "
+        "of dumps instead of running it.",
+        "- `mongopersistence 0.3.2` (PyPI, motor) runs with `load_on_flush=False`, so that it "
+        "writes at each `update_*` call like the others; with its default (`True`) it writes "
+        "nothing before shutdown. It reads each document before writing it.",
+        "- Write/read cmds are MongoDB commands (round trips) per run, counted with command "
+        "monitoring; a bulk of up to 100k operations is one command.",
         "",
         "## Summary",
         "",

@@ -636,7 +636,7 @@ async def s3_startup(env: Env) -> list[Row]:
     measures = await contest(
         st,
         "S3 lazy startup",
-        st.reps,
+        st.reps * 3,  # milliseconds each: more runs for a stable median
         [
             Contender(big_label, lazy("s3"), env.log),
             Contender(small_label, lazy("s3small"), env.log),
