@@ -12,7 +12,7 @@ from typing import Any, Final, TypeVar, overload
 
 from bson.errors import InvalidDocument
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
 from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
@@ -24,8 +24,9 @@ from mongo_persistence.errors import (
     DocumentTooLargeError,
     EncodingError,
     PersistenceConnectionError,
+    PersistenceWriteError,
 )
-from mongo_persistence.store import Entry, MongoStore
+from mongo_persistence.store import Entry, MongoStore, short_error
 from mongo_persistence.tracker import Digests, digest_fields, encoded_size, path_safe
 from mongo_persistence.uri import redact_uri
 
@@ -583,13 +584,30 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         cls = self._classes[kind]
         entity = "bot_data" if kind == "bot_data" else f"{kind}[{doc_id}]"
         loaded = self._loaded.get(kind)
-        if self.refresh:
-            await self._sync(kind, doc_id=doc_id, target=target, cls=cls, entity=entity)
-        elif loaded is not None and doc_id not in loaded:
-            doc = await self.store.find_one(kind, doc_id)
-            if doc is not None:
-                self._fill_in_place(target, self._decode_entity(doc, cls, entity), replace=False)
-                self._track_loaded(kind, doc)
+        try:
+            if self.refresh:
+                await self._sync(kind, doc_id=doc_id, target=target, cls=cls, entity=entity)
+            elif loaded is not None and doc_id not in loaded:
+                doc = await self.store.find_one(kind, doc_id)
+                if doc is not None:
+                    loaded_data = self._decode_entity(doc, cls, entity)
+                    self._fill_in_place(target, loaded_data, replace=False)
+                    self._track_loaded(kind, doc)
+        except PersistenceWriteError as exc:
+            if not exc.kept:
+                raise
+            _LOGGER.warning("Cannot refresh %s (%s); using the data in memory", entity, exc.reason)
+            return
+        except ConnectionFailure as exc:
+            # MongoDB is unreachable: the handlers go on with the data in memory. Nothing is
+            # lost: changes are written (or kept for a retry) by the next persistence run, and
+            # an entity not loaded yet is merged onto its stored document and loaded next time.
+            _LOGGER.warning(
+                "Cannot refresh %s from MongoDB (%s); using the data in memory",
+                entity,
+                short_error(exc),
+            )
+            return
         if loaded is not None:
             loaded.add(doc_id)
 

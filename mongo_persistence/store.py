@@ -210,27 +210,27 @@ class MongoStore:
         except ServerSelectionTimeoutError as exc:
             raise PersistenceConnectionError(
                 f"Cannot reach MongoDB{where}: no server answered within the server selection "
-                f"timeout ({_first_line(exc)})"
+                f"timeout ({short_error(exc)})"
             ) from None
         except OperationFailure as exc:
             if exc.code in (18, 13, 8000) or "auth" in str(exc).lower():
-                message = (exc.details or {}).get("errmsg") or _first_line(exc)
+                message = (exc.details or {}).get("errmsg") or short_error(exc)
                 raise PersistenceConnectionError(
                     f"MongoDB{where} refused the credentials or the access: {message}"
                 ) from None
-            raise PersistenceConnectionError(f"MongoDB{where} failed: {_first_line(exc)}") from None
+            raise PersistenceConnectionError(f"MongoDB{where} failed: {short_error(exc)}") from None
         except ConnectionFailure as exc:
             raise PersistenceConnectionError(
-                f"Cannot connect to MongoDB{where}: {_first_line(exc)}"
+                f"Cannot connect to MongoDB{where}: {short_error(exc)}"
             ) from None
         except ConfigurationError as exc:
             # e.g. a mongodb+srv:// host without SRV record (resolved at the first operation)
             raise PersistenceConnectionError(
-                f"Cannot use MongoDB{where}, check the connection settings: {_first_line(exc)}"
+                f"Cannot use MongoDB{where}, check the connection settings: {short_error(exc)}"
             ) from None
         except PyMongoError as exc:
             raise PersistenceConnectionError(
-                f"Cannot use MongoDB{where}: {type(exc).__name__}: {_first_line(exc)}"
+                f"Cannot use MongoDB{where}: {type(exc).__name__}: {short_error(exc)}"
             ) from None
 
     # ------------------------------------------------------------------ reads
@@ -435,7 +435,7 @@ class MongoStore:
         entry.attempts += 1
         if keep is None:
             keep = is_transient(error) or (isinstance(model, UpdateOne) and entry.attempts == 1)
-        wrapped = PersistenceWriteError(entry.entity, _first_line(error), kept=keep)
+        wrapped = PersistenceWriteError(entry.entity, short_error(error), kept=keep)
         wrapped.__cause__ = error
         entry.settle(wrapped)
         if entry.abandoned:
@@ -447,7 +447,7 @@ class MongoStore:
             _LOGGER.warning(
                 "Writing %s failed (%s); its newest data is kept and will be retried.",
                 entry.entity,
-                _first_line(error),
+                short_error(error),
             )
         else:
             _LOGGER.error("Writing %s failed and is not retried: %s", entry.entity, error)
@@ -645,7 +645,7 @@ class MongoStore:
         return True
 
 
-def _first_line(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     """The driver's message, without the topology dump of server selection errors."""
     text = str(exc).split("\n", 1)[0]
     text = text.split(", Topology Description:", 1)[0]

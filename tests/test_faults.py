@@ -26,7 +26,13 @@ from bson import json_util
 from pymongo import AsyncMongoClient
 from pymongo.write_concern import WriteConcern
 from telegram import Update
-from telegram.ext import CallbackContext, CommandHandler, ConversationHandler
+from telegram.ext import (
+    CallbackContext,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
 
 from mongo_persistence import MongoPersistence, PersistenceConnectionError, PersistenceWriteError
 from mongo_persistence.persistence import conversation_id
@@ -313,6 +319,42 @@ async def test_an_outage_loses_nothing_in_lazy_and_refresh_modes(
     await app.shutdown()
     assert persistence.last_recovery_file is None
     assert (await load(make))["user_data"] == {1: {"v": "during"}, 2: {"v": "during"}}
+
+
+@pytest.mark.parametrize("mode", ["lazy", "refresh"])
+async def test_handlers_keep_answering_during_an_outage_in_lazy_and_refresh_modes(
+    live: LocalServer, make: Factory, raw: Any, mode: str
+) -> None:
+    """refresh_* cannot read during the outage: the handler runs on the data in memory, and
+    what it changes is written after the outage (merged onto stored keys in lazy mode)."""
+    durable = raw.user_data.with_options(write_concern=WriteConcern(j=True))  # survives SIGKILL
+    await durable.insert_one({"_id": 3, "data": {"name": "stored"}})
+    persistence = make(**{mode: True})
+    app, request = build_application(persistence)
+    seen: list[dict[str, Any]] = []
+
+    async def count(update: Update, context: CallbackContext[Any, Any, Any, Any]) -> None:
+        assert context.user_data is not None and update.message is not None
+        context.user_data["n"] = context.user_data.get("n", 0) + 1
+        seen.append(dict(context.user_data))
+        await update.message.reply_text(str(context.user_data["n"]))
+
+    app.add_handler(MessageHandler(filters.ALL, count))
+    app.add_error_handler(lambda *_: asyncio.sleep(0))
+    await app.initialize()
+    live.kill()
+    await app.process_update(message_update(app, "hi", user_id=3))
+    await app.process_update(message_update(app, "hi", user_id=3))
+    assert [p["text"] for p in request.sent()] == ["1", "2"]
+    if mode == "lazy":
+        assert seen[-1] == {"n": 2}  # not loaded: the stored name is not known yet
+    else:
+        assert seen[-1]["n"] == 2
+    await app.update_persistence()  # fails: kept
+    live.start()
+    await app.shutdown()
+    assert persistence.last_recovery_file is None
+    assert (await raw.user_data.find_one({"_id": 3}))["data"] == {"name": "stored", "n": 2}
 
 
 async def test_a_timed_out_write_is_kept_and_retried(
