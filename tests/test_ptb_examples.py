@@ -14,6 +14,8 @@ import hashlib
 import importlib.util
 import itertools
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -98,10 +100,16 @@ def load_example(name: str) -> ModuleType:
 
 
 def play(
-    name: str, persistence_factory: Callable[..., Any], scripts: list[list[Step]]
+    name: str,
+    persistence_factory: Callable[..., Any],
+    scripts: list[list[Step]],
+    runs: list[OfflineRequest] | None = None,
 ) -> list[OfflineRequest]:
-    """Runs the example's ``main()`` once per script (each one is a bot restart)."""
-    runs: list[OfflineRequest] = []
+    """Runs the example's ``main()`` once per script (each one is a bot restart).
+
+    :paramref:`runs` are earlier runs (of another persistence) that the steps may refer to.
+    """
+    runs = [] if runs is None else list(runs)
     for script in scripts:
         module = load_example(name)
         request = OfflineRequest()
@@ -297,3 +305,38 @@ def test_arbitrarycallbackdatabot_buttons_survive_restart_like_with_pickle(
     with MongoClient(mongodb_uri) as client:
         stored = client[mongo_db].callback_data.find_one({"_id": "callback_data"})
     assert stored["data"] == {"keyboards": [], "queries": {}}  # /clear emptied the cache
+
+
+# ============================================================================ migration
+@pytest.mark.parametrize(
+    ("name", "scripts"),
+    [("persistentconversationbot", CONVERSATION), ("arbitrarycallbackdatabot", CALLBACKS)],
+    ids=["conversation", "callback-data"],
+)
+def test_a_pickle_file_of_the_example_migrates_with_one_command_and_the_bot_resumes(
+    name: str,
+    scripts: list[list[Step]],
+    mongodb_uri: str,
+    mongo_db: str,
+    tmp_path: Path,
+    factories: dict[str, Callable[..., Any]],
+) -> None:
+    """The example runs on PicklePersistence, `mongo-persistence migrate` moves its file, and the
+    example goes on on MongoPersistence exactly as it would have gone on on the pickle file."""
+    first = play(name, factories["pickle"], scripts[:1])
+    (pickle_file,) = [p for p in tmp_path.iterdir() if p.is_file()]
+    migrate = subprocess.run(
+        [sys.executable, "-m", "mongo_persistence", "migrate", "--from-pickle", str(pickle_file),
+         "--uri", mongodb_uri, "--database", mongo_db, "--no-progress"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    migrated = play(name, factories["mongo"], scripts[1:], runs=first)
+
+    reference_dir = tmp_path / "reference"
+    reference_dir.mkdir()
+
+    def reference(filepath: str, **kwargs: Any) -> PicklePersistence[Any, Any, Any]:
+        return PicklePersistence(filepath=reference_dir / filepath, **kwargs)
+
+    assert transcript(migrated) == transcript(play(name, reference, scripts))
