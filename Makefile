@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
 # A second Python and the oldest python-telegram-bot the package claims to support (pyproject).
-PY313 ?= $(shell command -v python3.13 || echo /root/.pyenv/versions/3.13.0/bin/python3)
+# (pyenv's shims answer `python3.13` without running it: take the interpreter itself first.)
+PY313 ?= $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 OLDEST_PTB ?= 21.0
 
 .PHONY: venv test lint demo bench fuzz matrix test-py313 test-oldest-ptb dist-check clean
