@@ -49,7 +49,7 @@ HELPERS = Path(__file__).resolve().parent / "helpers"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    srv = disk_server(tmp_path_factory.mktemp("faults"))
+    srv = disk_server(tmp_path_factory.mktemp("faults"), "--sync-on-commit")
     try:
         yield srv
     finally:
