@@ -184,19 +184,24 @@ class Codec:
         )
 
     # ---------------------------------------------------------------- encoding
-    def encode(self, value: object, *, bot: Bot | None = None, entity: str = "value") -> Any:
+    def encode(
+        self, value: object, *, bot: Bot | None = None, entity: str = "value", copy: bool = True
+    ) -> Any:
         """Turns :paramref:`value` into something :func:`bson.encode` stores losslessly.
 
         Args:
             value: The value.
             bot (:class:`telegram.Bot`, optional): The running bot: it is stored as a placeholder.
             entity (:obj:`str`, optional): Names the value in error messages.
+            copy (:obj:`bool`, optional): :obj:`False` lets the result share the dicts and lists
+                of :paramref:`value` that need no change (plain data is not copied). Only for a
+                value nobody changes afterwards, such as the deep copies PTB hands over.
 
         Raises:
             :class:`mongo_persistence.EncodingError`: The value, or something inside it, cannot be
                 stored. The message names the entity, the path to the value and its type.
         """
-        encoder = _Encoder(self, bot)
+        encoder = _Encoder(self, bot, copy)
         for attempt in range(3):
             try:
                 return encoder.enc(value, 0)
@@ -264,11 +269,12 @@ class Codec:
 
 
 class _Encoder:
-    __slots__ = ("bot", "codec", "dispatch", "plain_enums")
+    __slots__ = ("bot", "codec", "copy", "dispatch", "plain_enums")
 
-    def __init__(self, codec: Codec, bot: Bot | None) -> None:
+    def __init__(self, codec: Codec, bot: Bot | None, copy: bool = True) -> None:
         self.codec = codec
         self.bot = bot
+        self.copy = copy
         self.dispatch = codec._dispatch
         # Inside a TelegramObject's to_dict(), PTB's str/int enums are stored as their plain
         # values (as the Bot API sends them); de_json() turns them back into enums.
@@ -332,16 +338,25 @@ def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa:
     sub = enc.enc
     key: Any = None
     try:
-        out = {}
+        # Copy on write: without copy=True, a dict whose values all encode to themselves is
+        # returned as it is (no allocation for plain data).
+        out: dict[Any, Any] | None = None
         for key, item in value.items():
             if type(key) is not str or key[:1] == "$" or key == TAG or "\x00" in key:
                 break
             kind = type(item)
             if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
-                out[key] = item
-            else:
-                out[key] = sub(item, inner)
+                if out is not None:
+                    out[key] = item
+                continue
+            new = sub(item, inner)
+            if out is None and new is not item:
+                out = _items_before(value, key)
+            if out is not None:
+                out[key] = new
         else:
+            if out is None:
+                return dict(value) if enc.copy else value
             return out
         if all(type(k) is int for k in value):
             # The common case of id-keyed maps stays readable: {"__type__": "intdict", ...}.
@@ -369,8 +384,41 @@ def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa:
         raise
 
 
+def _items_before(value: dict[Any, Any], stop: object) -> dict[Any, Any]:
+    out = {}
+    for key, item in value.items():
+        if key is stop:
+            break
+        out[key] = item
+    return out
+
+
 def _enc_list(enc: _Encoder, value: list[Any], depth: int) -> Any:
-    return enc.seq(value, depth, value)
+    if enc.copy:
+        return enc.seq(value, depth, value)
+    if depth >= MAX_DEPTH:
+        raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
+    # Copy on write, as for dicts: a list of values that encode to themselves is kept.
+    inner = depth + 1
+    out: list[Any] | None = None
+    index = 0
+    try:
+        for index, item in enumerate(value):
+            kind = type(item)
+            if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
+                if out is not None:
+                    out.append(item)
+                continue
+            new = enc.enc(item, inner)
+            if out is None and new is not item:
+                out = value[:index]
+            if out is not None:
+                out.append(new)
+    except _Fail as exc:
+        exc.path.append(f"[{index}]")
+        exc.containers.append(id(value))
+        raise
+    return value if out is None else out
 
 
 def _enc_tuple(enc: _Encoder, value: tuple[Any, ...], depth: int) -> Any:

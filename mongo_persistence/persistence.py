@@ -261,8 +261,14 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         return self.store.database
 
     # ================================================================ encoding helpers
-    def _encode_entity(self, value: object, entity: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Encodes a top-level ``*_data`` object into its ``data`` field and extra fields."""
+    def _encode_entity(
+        self, value: object, entity: str, *, copy: bool = True
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Encodes a top-level ``*_data`` object into its ``data`` field and extra fields.
+
+        ``copy=False`` for the deep copies PTB hands to ``update_*``: nobody changes them later,
+        so plain data is written as it is, without a copy.
+        """
         extra: dict[str, Any] = {}
         if type(value) is dict:
             source: Any = value
@@ -282,7 +288,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                 type(value).__qualname__,
                 "context_types data classes must be dict subclasses or have a __dict__",
             )
-        encoded = self.codec.encode(source, bot=self.bot, entity=entity)
+        encoded = self.codec.encode(source, bot=self.bot, entity=entity, copy=copy)
         return encoded, extra
 
     def _digest(self, fields: dict[str, Any], entity: str, source: object = None) -> Digests:
@@ -313,7 +319,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                 self._fill_in_place(value, stored, replace=False)
                 self._track_loaded(kind, doc)
             merge = False
-        data, extra = self._encode_entity(value, entity)
+        data, extra = self._encode_entity(value, entity, copy=False)
         await self._save_encoded(kind, doc_id, data, entity, extra, source=value, merge=merge)
 
     @staticmethod
@@ -523,7 +529,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             ],
             "queries": dict(queries),
         }
-        encoded = self.codec.encode(structure, bot=self.bot, entity="callback_data")
+        encoded = self.codec.encode(structure, bot=self.bot, entity="callback_data", copy=False)
         await self._save_encoded(
             "callback_data", _CALLBACK_DATA_ID, encoded, "callback_data", source=structure
         )

@@ -258,9 +258,11 @@ class MongoStore:
             :class:`mongo_persistence.PersistenceWriteError`: The write failed.
         """
         await self.ensure_ready()
+        key = (entry.collection, entry.doc_id)
+        if self._unchanged(entry, key):
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry.futures.append(future)
-        key = (entry.collection, entry.doc_id)
         older = self._queue.get(key)
         if older is not None:
             entry.futures[:0] = older.futures
@@ -268,6 +270,20 @@ class MongoStore:
         self._pending.pop(key, None)
         self._kick()
         await future
+
+    def _unchanged(self, entry: Entry, key: tuple[str, Any]) -> bool:
+        """Tells whether the entry holds what MongoDB already holds, with nothing else on the way.
+
+        Then there is nothing to write nor to wait for (PTB hands over ``bot_data`` and the
+        callback data on every run). Kept failed writes always go through the writer: this
+        call is the next persistence run that sends them.
+        """
+        if entry.data is None or entry.digests is None or entry.merge or self._pending:
+            return False
+        if key in self._queue or key in self._inflight:
+            return False
+        plan = self.tracker.plan(entry.collection, entry.doc_id, entry.digests)
+        return plan.kind == "skip"
 
     def _kick(self) -> None:
         if self._writer is None or self._writer.done():

@@ -25,7 +25,15 @@ Digests = dict[str, tuple[Any, int]]
 _DOC_OVERHEAD: Final = 512
 """Room kept for ``_id``, metadata fields and the document framing in size checks."""
 
-_SHORT_SCALARS: Final = frozenset({bool, int, float, type(None), Int64})
+# Type codes of the values that are their own fingerprint. Codes, not type objects: a tuple of
+# plain values is left alone by the garbage collector, which matters with 100k entities.
+_SCALAR_CODES: Final[dict[type, str]] = {
+    bool: "b",
+    int: "i",
+    Int64: "i",  # BSON reads every integer back as int or Int64: fingerprint them alike
+    float: "f",
+    type(None): "n",
+}
 _INLINE_MAX: Final = 64
 """Strings and bytes up to this length are their own fingerprint; longer ones are hashed."""
 
@@ -41,15 +49,17 @@ def digest_fields(fields: Mapping[str, Any]) -> Digests:
         :class:`UnicodeEncodeError`: A string holds a lone surrogate.
     """
     out: Digests = {}
+    codes = _SCALAR_CODES
     for key, value in fields.items():
         kind = type(value)
-        if kind in _SHORT_SCALARS:
-            # BSON reads every integer back as int or Int64: fingerprint them alike.
-            out[key] = ((int if kind is Int64 else kind, value), 16 + len(key))
-        elif (kind is str or kind is bytes) and len(value) <= _INLINE_MAX:
-            if kind is str:
-                value.encode()  # a lone surrogate cannot be stored: fail here, not in the batch
-            out[key] = ((kind, value), 8 + len(key) + 4 * len(value))
+        code = codes.get(kind)
+        if code is not None:
+            out[key] = ((code, value), 16 + len(key))
+        elif kind is str and len(value) <= _INLINE_MAX:
+            value.encode()  # a lone surrogate cannot be stored: fail here, not in the batch
+            out[key] = (("s", value), 8 + len(key) + 4 * len(value))
+        elif kind is bytes and len(value) <= _INLINE_MAX:
+            out[key] = (("y", value), 8 + len(key) + len(value))
         else:
             raw = bson.encode({"v": value})
             out[key] = (hashlib.blake2b(raw, digest_size=16).digest(), len(raw) + len(key))
