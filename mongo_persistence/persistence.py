@@ -27,7 +27,7 @@ from mongo_persistence.errors import (
     PersistenceWriteError,
 )
 from mongo_persistence.store import Entry, MongoStore, short_error
-from mongo_persistence.tracker import Digests, digest_fields, encoded_size, path_safe
+from mongo_persistence.tracker import Digests, digest_fields, path_safe
 from mongo_persistence.uri import redact_uri
 
 __all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
@@ -293,7 +293,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
     def _digest(self, fields: dict[str, Any], entity: str, source: object = None) -> Digests:
         try:
-            digests = digest_fields(fields)
+            digests, size = digest_fields(fields)
         except UnicodeEncodeError as exc:
             path = find_unencodable_text(source if source is not None else fields) or ""
             raise EncodingError(
@@ -301,7 +301,6 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             ) from None
         except (InvalidDocument, OverflowError) as exc:
             raise EncodingError(entity, "", "dict", f"BSON cannot hold it: {exc}") from None
-        size = encoded_size(digests)
         if size > self.store.max_bson_size:
             raise DocumentTooLargeError(entity, size, self.store.max_bson_size)
         return digests

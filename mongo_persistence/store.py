@@ -68,7 +68,7 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Entry:
     """One entity to write: the newest data for one document.
 

@@ -1,7 +1,8 @@
 """Remembers what each stored document holds, to skip unchanged writes and to send only diffs.
 
 Pure bookkeeping: no I/O. Each top-level key of an entity's encoded ``data`` is summarised by a
-digest of its BSON bytes (type-exact: ``1``, ``1.0`` and ``True`` all differ).
+fingerprint: short scalars by themselves, the rest by a hash of their BSON bytes (type-exact:
+``1``, ``1.0`` and ``True`` all differ).
 """
 
 from __future__ import annotations
@@ -19,56 +20,57 @@ from mongo_persistence.codec import TAG
 
 __all__ = ["Digests", "Plan", "StateTracker", "digest_fields", "path_safe"]
 
-Digests = dict[str, tuple[Any, int]]
-"""Per top-level key: (a type-exact fingerprint of its value, its encoded size in bytes)."""
+Digests = dict[str, str | bytes]
+"""Per top-level key: a type-exact fingerprint of its value.
+
+Fingerprints are plain ``str``/``bytes`` objects, so a digests dict holds nothing the garbage
+collector tracks: with 100k entities that keeps full collections rare and short."""
 
 _DOC_OVERHEAD: Final = 512
 """Room kept for ``_id``, metadata fields and the document framing in size checks."""
 
-# Type codes of the values that are their own fingerprint. Codes, not type objects: a tuple of
-# plain values is left alone by the garbage collector, which matters with 100k entities.
-_SCALAR_CODES: Final[dict[type, str]] = {
-    bool: "b",
-    int: "i",
-    Int64: "i",  # BSON reads every integer back as int or Int64: fingerprint them alike
-    float: "f",
-    type(None): "n",
-}
 _INLINE_MAX: Final = 64
 """Strings and bytes up to this length are their own fingerprint; longer ones are hashed."""
 
 
-def digest_fields(fields: Mapping[str, Any]) -> Digests:
+def digest_fields(fields: Mapping[str, Any]) -> tuple[Digests, int]:
     """Fingerprints every top-level value of an encoded mapping.
 
-    Short scalars are their own fingerprint (with their type, so ``1``, ``1.0`` and ``True``
+    Short scalars are their own fingerprint, prefixed by their type (``1``, ``1.0`` and ``True``
     differ); anything else is summarised by a hash of its BSON encoding.
+
+    Returns:
+        The fingerprints, and an estimate of the size of a document holding these fields.
 
     Raises:
         :class:`bson.errors.InvalidDocument`: A value cannot be BSON-encoded.
         :class:`UnicodeEncodeError`: A string holds a lone surrogate.
     """
     out: Digests = {}
-    codes = _SCALAR_CODES
+    size = _DOC_OVERHEAD
     for key, value in fields.items():
         kind = type(value)
-        code = codes.get(kind)
-        if code is not None:
-            out[key] = ((code, value), 16 + len(key))
-        elif kind is str and len(value) <= _INLINE_MAX:
+        size += len(key) + 8
+        if kind is str and len(value) <= _INLINE_MAX:
             value.encode()  # a lone surrogate cannot be stored: fail here, not in the batch
-            out[key] = (("s", value), 8 + len(key) + 4 * len(value))
+            out[key] = "s" + value
+            size += 4 * len(value)
+        elif kind is int or kind is Int64:  # BSON reads integers back as either: alike
+            out[key] = f"i{value}"
+        elif kind is bool:
+            out[key] = "bT" if value else "bF"
+        elif kind is float:
+            out[key] = f"f{value!r}"
+        elif value is None:
+            out[key] = "n"
         elif kind is bytes and len(value) <= _INLINE_MAX:
-            out[key] = (("y", value), 8 + len(key) + len(value))
+            out[key] = b"y" + value
+            size += len(value)
         else:
             raw = bson.encode({"v": value})
-            out[key] = (hashlib.blake2b(raw, digest_size=16).digest(), len(raw) + len(key))
-    return out
-
-
-def encoded_size(digests: Digests) -> int:
-    """Estimates the size of a document holding these fields, framing included."""
-    return sum(size for _, size in digests.values()) + _DOC_OVERHEAD
+            out[key] = b"h" + hashlib.blake2b(raw, digest_size=16).digest()
+            size += len(raw)
+    return out, size
 
 
 def path_safe(key: str) -> bool:
@@ -144,7 +146,7 @@ class StateTracker:
         known = self._known.get((collection, doc_id))
         if isinstance(known, _Loaded):
             try:
-                known = digest_fields(known.data)
+                known = digest_fields(known.data)[0]
             except (InvalidDocument, UnicodeEncodeError, OverflowError):
                 self._known.pop((collection, doc_id), None)
                 return None
@@ -169,10 +171,9 @@ class StateTracker:
         unset_keys = tuple(k for k in old if k not in digests)
         if not all(path_safe(k) for k in set_keys) or not all(path_safe(k) for k in unset_keys):
             return REPLACE
-        # Each path costs "data." and a type byte on top of the value itself.
-        diff_size = sum(digests[k][1] for k in set_keys) + sum(len(k) for k in unset_keys)
-        diff_size += 8 * (len(set_keys) + len(unset_keys))
-        if diff_size > encoded_size(digests):
+        # A diff repeats "data." and a type byte per key: with every key changed and many keys,
+        # it is larger than the whole document (whose framing costs about _DOC_OVERHEAD).
+        if len(set_keys) == len(digests) and 8 * (len(set_keys) + len(unset_keys)) > _DOC_OVERHEAD:
             return REPLACE
         return Plan("diff", set_keys, unset_keys)
 
