@@ -37,8 +37,11 @@ from telegram import Update  # noqa: E402
 from telegram.ext import Application, ContextTypes, MessageHandler, filters  # noqa: E402
 
 from scripts.local_server import LocalServer  # noqa: E402
-from tests.ptb_offline import TOKEN, message_update  # noqa: E402
-from tests.ptb_offline import OfflineRequest as _OfflineRequest  # noqa: E402
+from tests.ptb_offline import (  # noqa: E402
+    TOKEN,
+    OfflineRequest,
+    message_update,
+)
 
 DATABASE = os.environ.get("DEMO_DATABASE", "mongo_persistence_demo")
 DEMO_DIR = Path(os.environ.get("DEMO_DIR", ROOT / ".demo"))
@@ -50,21 +53,6 @@ STATES = {
 
 FIRST_PART = ["/start", "Age", "32", "Favourite colour", "Blue", "Number of siblings"]
 SECOND_PART = ["2", "/show_data"]
-
-
-class OfflineRequest(_OfflineRequest):
-    """Answers Bot API calls locally; ``reply_markup`` is echoed for inline keyboards only."""
-
-    async def do_request(
-        self, url: str, method: str, *args: Any, **kwargs: Any
-    ) -> tuple[int, bytes]:
-        code, payload = await super().do_request(url, method, *args, **kwargs)
-        answer = json.loads(payload)
-        result = answer.get("result")
-        if isinstance(result, dict) and "inline_keyboard" not in result.get("reply_markup", {}):
-            result.pop("reply_markup", None)
-            payload = json.dumps(answer).encode()
-        return code, payload
 
 
 async def note_activity(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

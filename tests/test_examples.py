@@ -8,7 +8,6 @@ replaced by tests.ptb_offline's request object; the examples' own ``build_persis
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -19,8 +18,7 @@ import pytest
 from telegram.ext import Application, ContextTypes
 
 from mongo_persistence import EncodingError
-from tests.ptb_offline import TOKEN, callback_update, last_buttons, message_update
-from tests.ptb_offline import OfflineRequest as _OfflineRequest
+from tests.ptb_offline import TOKEN, OfflineRequest, callback_update, last_buttons, message_update
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -50,25 +48,6 @@ __all__ = [
 ]
 
 App = Application[Any, Any, Any, Any, Any, Any]
-
-
-class OfflineRequest(_OfflineRequest):
-    """tests.ptb_offline's request, answering like Telegram for reply keyboards too.
-
-    Telegram returns ``reply_markup`` in a sent message only for inline keyboards; echoing a
-    ``ReplyKeyboardMarkup`` back makes ``Message.de_json`` fail.
-    """
-
-    async def do_request(
-        self, url: str, method: str, *args: Any, **kwargs: Any
-    ) -> tuple[int, bytes]:
-        code, payload = await super().do_request(url, method, *args, **kwargs)
-        answer = json.loads(payload)
-        result = answer.get("result")
-        if isinstance(result, dict) and "inline_keyboard" not in result.get("reply_markup", {}):
-            result.pop("reply_markup", None)
-            payload = json.dumps(answer).encode()
-        return code, payload
 
 
 @contextlib.asynccontextmanager

@@ -27,8 +27,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, PicklePersistence
 
 from mongo_persistence import MongoPersistence
-from tests.ptb_offline import OfflineRequest as _OfflineRequest
-from tests.ptb_offline import callback_update, message_update
+from tests.ptb_offline import OfflineRequest, callback_update, message_update
 
 pytest.importorskip(
     "cachetools", reason="arbitrary callback data needs python-telegram-bot[callback-data]"
@@ -46,25 +45,6 @@ _module_ids = itertools.count()
 
 
 # ============================================================================ harness
-class OfflineRequest(_OfflineRequest):
-    """tests.ptb_offline's request, answering like Telegram for reply keyboards too.
-
-    Telegram returns ``reply_markup`` in a sent message only for inline keyboards; echoing a
-    ``ReplyKeyboardMarkup`` back makes ``Message.de_json`` fail.
-    """
-
-    async def do_request(
-        self, url: str, method: str, *args: Any, **kwargs: Any
-    ) -> tuple[int, bytes]:
-        code, payload = await super().do_request(url, method, *args, **kwargs)
-        answer = json.loads(payload)
-        result = answer.get("result")
-        if isinstance(result, dict) and "inline_keyboard" not in result.get("reply_markup", {}):
-            result.pop("reply_markup", None)
-            payload = json.dumps(answer).encode()
-        return code, payload
-
-
 class ScriptedApplication(Application[Any, Any, Any, Any, Any, Any]):
     """An Application whose ``run_polling`` plays a script instead of polling Telegram."""
 
