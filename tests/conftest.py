@@ -71,3 +71,36 @@ def make_persistence(
         return MongoPersistence(target, **kwargs)
 
     return factory
+
+
+class Monitored:
+    """Creates persistences whose client reports to one command log; closes them all."""
+
+    def __init__(self, make_persistence: Callable[..., MongoPersistence[Any, Any, Any]]) -> None:
+        from bench.monitor import CommandLog
+
+        self._make = make_persistence
+        self.log = CommandLog()
+        self._made: list[MongoPersistence[Any, Any, Any]] = []
+
+    def __call__(self, **kwargs: Any) -> MongoPersistence[Any, Any, Any]:
+        kwargs.setdefault("client_kwargs", {"event_listeners": [self.log]})
+        persistence = self._make(**kwargs)
+        self._made.append(persistence)
+        return persistence
+
+    async def close(self) -> None:
+        for persistence in self._made:
+            await persistence.flush()
+
+
+@pytest.fixture
+async def monitored(
+    make_persistence: Callable[..., MongoPersistence[Any, Any, Any]],
+) -> AsyncIterator[Monitored]:
+    """Persistences whose MongoDB commands are counted (``monitored.log``)."""
+    made = Monitored(make_persistence)
+    try:
+        yield made
+    finally:
+        await made.close()

@@ -6,7 +6,7 @@ Reads are counted with PyMongo's command monitoring (:class:`bench.monitor.Comma
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,8 +18,9 @@ from telegram.ext import (
     filters,
 )
 
-from bench.monitor import READ_COMMANDS, WRITE_COMMANDS, CommandLog
+from bench.monitor import READ_COMMANDS, WRITE_COMMANDS
 from mongo_persistence import MongoPersistence
+from tests.conftest import Monitored
 from tests.ptb_offline import build_application, message_update
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
@@ -27,34 +28,6 @@ Factory = Callable[..., MongoPersistence[Any, Any, Any]]
 USERS = {uid: {"name": f"user{uid}", "visits": uid, "tags": ("a", uid)} for uid in range(1, 31)}
 CHATS = {uid: {"title": f"chat{uid}", "members": {uid}} for uid in range(1, 31)}
 BOT_DATA = {"motd": "hello", "counts": {1: 2}}
-
-
-class Monitored:
-    """Creates persistences whose client reports to one :class:`CommandLog`; closes them all."""
-
-    def __init__(self, make_persistence: Factory) -> None:
-        self._make = make_persistence
-        self.log = CommandLog()
-        self._made: list[MongoPersistence[Any, Any, Any]] = []
-
-    def __call__(self, **kwargs: Any) -> MongoPersistence[Any, Any, Any]:
-        kwargs.setdefault("client_kwargs", {"event_listeners": [self.log]})
-        persistence = self._make(**kwargs)
-        self._made.append(persistence)
-        return persistence
-
-    async def close(self) -> None:
-        for persistence in self._made:
-            await persistence.flush()
-
-
-@pytest.fixture
-async def monitored(make_persistence: Factory) -> AsyncIterator[Monitored]:
-    made = Monitored(make_persistence)
-    try:
-        yield made
-    finally:
-        await made.close()
 
 
 @pytest.fixture

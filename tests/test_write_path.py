@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,37 +16,10 @@ from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, fi
 
 from bench.monitor import WRITE_COMMANDS, CommandLog
 from mongo_persistence import EncodingError, MongoPersistence, PersistenceWriteError
+from tests.conftest import Monitored
 from tests.ptb_offline import build_application, message_update
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
-
-
-class Monitored:
-    """Creates persistences whose client reports to one :class:`CommandLog`; closes them all."""
-
-    def __init__(self, make_persistence: Factory) -> None:
-        self._make = make_persistence
-        self.log = CommandLog()
-        self._made: list[MongoPersistence[Any, Any, Any]] = []
-
-    def __call__(self, **kwargs: Any) -> MongoPersistence[Any, Any, Any]:
-        kwargs.setdefault("client_kwargs", {"event_listeners": [self.log]})
-        persistence = self._make(**kwargs)
-        self._made.append(persistence)
-        return persistence
-
-    async def close(self) -> None:
-        for persistence in self._made:
-            await persistence.flush()
-
-
-@pytest.fixture
-async def monitored(make_persistence: Factory) -> AsyncIterator[Monitored]:
-    made = Monitored(make_persistence)
-    try:
-        yield made
-    finally:
-        await made.close()
 
 
 async def started(persistence: MongoPersistence[Any, Any, Any]) -> MongoPersistence[Any, Any, Any]:
