@@ -97,18 +97,24 @@ class Entry:
         fields = {self.field_name: self.data} if self.field_name else dict(self.data or {})
         return {"_id": self.doc_id, **fields, **self.extra, "updated_at": _now()}
 
-    def merge_update(self) -> dict[str, Any]:
-        """The update that sets every key of ``data`` onto the stored document (``merge``)."""
+    def set_update(self, keys: Iterable[str], unset: Iterable[str] = ()) -> dict[str, Any]:
+        """The update setting these keys of ``data`` (and unsetting others) on the document."""
         prefix = self.field_name
-        fields = {f"{prefix}.{k}": v for k, v in (self.data or {}).items()}
-        return {"$set": {**fields, **self.extra, "updated_at": _now()}}
+        data = self.data or {}
+        fields = {f"{prefix}.{k}": data[k] for k in keys}
+        update: dict[str, Any] = {"$set": {**fields, **self.extra, "updated_at": _now()}}
+        removed = {f"{prefix}.{k}": "" for k in unset}
+        if removed:
+            update["$unset"] = removed
+        return update
 
     def full_model(self) -> ReplaceOne[Any] | UpdateOne | DeleteOne:
         """The model that writes everything this entry knows (or deletes the document)."""
         if self.data is None:
             return DeleteOne({"_id": self.doc_id})
         if self.merge:
-            return UpdateOne({"_id": self.doc_id}, self.merge_update(), upsert=True)
+            # merge: every key of data is set, the stored document's other keys are kept
+            return UpdateOne({"_id": self.doc_id}, self.set_update(self.data), upsert=True)
         return ReplaceOne({"_id": self.doc_id}, self.replacement(), upsert=True)
 
     def settle(self, error: BaseException | None) -> None:
@@ -346,16 +352,7 @@ class MongoStore:
             return None
         if plan.kind == "replace":
             return entry.full_model()
-        prefix = entry.field_name
-        update: dict[str, Any] = {
-            "$set": {
-                **{f"{prefix}.{k}": entry.data[k] for k in plan.set_keys},
-                **entry.extra,
-                "updated_at": _now(),
-            }
-        }
-        if plan.unset_keys:
-            update["$unset"] = {f"{prefix}.{k}": "" for k in plan.unset_keys}
+        update = entry.set_update(plan.set_keys, plan.unset_keys)
         return UpdateOne({"_id": entry.doc_id}, update, upsert=True)
 
     async def _send(self, kind: str, items: list[tuple[Entry, Any]]) -> None:  # noqa: PLR0912
@@ -643,12 +640,8 @@ class MongoStore:
             )
         if record["op"] == "merge":
             document = record["document"]
-            prefix = "data" if "data" in document else ""
-            fields = {
-                f"{prefix}.{k}" if prefix else k: v
-                for k, v in (document.get(prefix, {}) if prefix else {}).items()
-            }
-            fields.update((k, v) for k, v in document.items() if k not in ("_id", prefix))
+            fields = {f"data.{k}": v for k, v in document.get("data", {}).items()}
+            fields.update((k, v) for k, v in document.items() if k not in ("_id", "data"))
             result = await collection.update_one(older, {"$set": fields})
         else:
             result = await collection.replace_one(older, record["document"])
