@@ -201,7 +201,7 @@ class Codec:
             :class:`mongo_persistence.EncodingError`: The value, or something inside it, cannot be
                 stored. The message names the entity, the path to the value and its type.
         """
-        encoder = _Encoder(self, bot, copy)
+        encoder = _Encoder(self, bot, copy, entity)
         for attempt in range(3):
             try:
                 return encoder.enc(value, 0)
@@ -269,16 +269,18 @@ class Codec:
 
 
 class _Encoder:
-    __slots__ = ("bot", "codec", "copy", "dispatch", "plain_enums")
+    __slots__ = ("bot", "codec", "copy", "dispatch", "entity", "warned_unknown_bot")
 
-    def __init__(self, codec: Codec, bot: Bot | None, copy: bool = True) -> None:
+    def __init__(
+        self, codec: Codec, bot: Bot | None, copy: bool = True, entity: str = "value"
+    ) -> None:
         self.codec = codec
         self.bot = bot
         self.copy = copy
+        self.entity = entity
         self.dispatch = codec._dispatch
-        # Inside a TelegramObject's to_dict(), PTB's str/int enums are stored as their plain
-        # values (as the Bot API sends them); de_json() turns them back into enums.
-        self.plain_enums = False
+        # One warning per encoded value about bots other than the running one, not one per object.
+        self.warned_unknown_bot = False
 
     def enc(self, value: Any, depth: int) -> Any:
         handler = self.dispatch.get(type(value))
@@ -499,8 +501,6 @@ def _enc_complex(enc: _Encoder, value: complex, depth: int) -> Any:
 
 
 def _enc_enum(enc: _Encoder, value: enum.Enum, depth: int) -> Any:
-    if enc.plain_enums and isinstance(value, str | int):
-        return str(value.value) if isinstance(value, str) else int(value.value)
     fields: dict[str, Any] = {"class": _class_ref(type(value)), "name": value.name}
     if isinstance(value, enum.Flag):
         # A combination (R|W) or an empty flag has no member name of its own: keep the value.
@@ -558,12 +558,14 @@ def _enc_defaultdict(enc: _Encoder, value: collections.defaultdict[Any, Any], de
 def _enc_bot(enc: _Encoder, value: Bot, depth: int) -> Any:
     if value is enc.bot:
         return enc.tagged("bot", depth, value)
-    warnings.warn(
-        "mongo_persistence: a telegram.Bot other than the application's bot was found in the data "
-        "and is stored as an unknown bot; it will be loaded as None.",
-        PTBUserWarning,
-        stacklevel=2,
-    )
+    if not enc.warned_unknown_bot:
+        enc.warned_unknown_bot = True
+        warnings.warn(
+            f"Unknown bot instance found in {enc.entity}: a telegram.Bot other than the "
+            "application's bot is stored as an unknown bot and will be loaded as None.",
+            PTBUserWarning,
+            stacklevel=2,
+        )
     return enc.tagged("bot", depth, value, unknown=True)
 
 
@@ -573,22 +575,44 @@ def _telegram_class_name(cls: type) -> str:
     return _class_ref(cls)
 
 
+def _telegram_slots(cls: type) -> Iterable[str]:
+    """The slot names of a TelegramObject class, its bases included."""
+    for klass in cls.__mro__[:-1]:
+        slots = klass.__dict__.get("__slots__", ())
+        yield from (slots,) if isinstance(slots, str) else (s for s in slots if s[:2] != "__")
+
+
+def _telegram_state(value: TelegramObject) -> dict[str, Any]:
+    """What PicklePersistence pickles of a TelegramObject, without what its loader fills in.
+
+    Attribute values of ``None`` held in slots and an empty ``api_kwargs`` are left out (the
+    decoder puts them back), so the stored state stays close to what the object shows.
+    """
+    state: dict[str, Any] = value._get_attrs(include_private=True)
+    slots = set(_telegram_slots(type(value)))
+    out = {k: v for k, v in state.items() if v is not None or k not in slots}
+    api_kwargs = out.pop("api_kwargs", None)
+    if api_kwargs:
+        out["api_kwargs"] = dict(api_kwargs)
+    return out
+
+
 def _enc_telegram(enc: _Encoder, value: TelegramObject, depth: int) -> Any:
+    # The object's state (as PicklePersistence keeps it) rather than to_dict(): private
+    # attributes, naive dates, subclasses with their own __init__ and the bot binding (the
+    # running bot, another bot, none) all come back as they were.
     try:
-        data = value.to_dict()
+        state = _telegram_state(value)
     except Exception as exc:
-        raise _Fail(value, f"to_dict() failed: {exc!r}") from exc
-    outer, enc.plain_enums = enc.plain_enums, True
+        raise _Fail(value, f"its state cannot be read: {exc!r}") from exc
     try:
-        payload = enc.enc(data, depth + 1)
+        payload = _enc_dict(enc, state, depth + 1)
     except _Fail as exc:
-        exc.path.append(".to_dict()")
+        exc.path.append(f".{type(value).__name__}")
         exc.containers.append(id(value))
         raise
-    finally:
-        enc.plain_enums = outer
     return enc.tagged(
-        "telegram", depth, value, **{"class": _telegram_class_name(type(value)), "value": payload}
+        "telegram", depth, value, **{"class": _telegram_class_name(type(value)), "state": payload}
     )
 
 
@@ -757,10 +781,19 @@ def _dec_defaultdict(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
 def _dec_telegram(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
     name = doc["class"]
     cls: Any = getattr(telegram, name, None) if ":" not in name else None
-    if cls is None:
+    if not (isinstance(cls, type) and issubclass(cls, TelegramObject)):
         cls = _dec_resolved_class(doc, TelegramObject)
-    data = dec.dec(doc["value"])
-    return cls.de_json(data, dec.bot)
+    if "state" not in doc:  # written by 0.1: the Bot API JSON of to_dict()
+        return cls.de_json(dec.dec(doc["value"]), dec.bot)
+    stored = dec.dec(doc["state"])
+    if not isinstance(stored, dict) or not all(type(k) is str for k in stored):
+        raise _Fail(doc, "its 'state' is not a document of attribute names")
+    state: dict[str, Any] = dict.fromkeys(_telegram_slots(cls))
+    state["api_kwargs"] = {}
+    state.update(stored)
+    obj = cls.__new__(cls)
+    obj.__setstate__(state)
+    return obj
 
 
 def _dec_bot(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:

@@ -141,12 +141,14 @@ async def test_telegram_objects_bot(persistence_of: Any, db: Any) -> None:
     message_doc = stored["data"]["last_message"]
     assert message_doc["__type__"] == "telegram"
     assert message_doc["class"] == "Message"
-    assert message_doc["value"]["text"] == "The password is swordfish"
+    assert message_doc["state"]["text"] == "The password is swordfish"
     user = await db.user_data.find_one({"_id": 42})
-    assert user["data"]["me"] == {
-        "__type__": "telegram",
-        "class": "User",
-        "value": {"id": 42, "first_name": "Alice", "is_bot": False},
+    me = user["data"]["me"]
+    assert (me["__type__"], me["class"]) == ("telegram", "User")
+    assert {k: me["state"][k] for k in ("id", "first_name", "is_bot")} == {
+        "id": 42,
+        "first_name": "Alice",
+        "is_bot": False,
     }
 
     async with running(bot, persistence_of(bot)) as (app, request):
