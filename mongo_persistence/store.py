@@ -16,7 +16,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -139,6 +139,9 @@ class MongoStore:
         bulk (:obj:`bool`): Use ``bulk_write``; ``False`` sends one request per document (for
             clients lacking a working ``bulk_write``, such as mongomock-motor).
         uri_for_errors (:obj:`str`, optional): Shown (redacted) in connection errors.
+        opener (Callable[[], database], optional): Creates the database object of a client this
+            store owns. Then :meth:`close` closes that client, and the next operation opens a new
+            one with this callable (an application may be initialised again after a shutdown).
     """
 
     def __init__(
@@ -149,21 +152,17 @@ class MongoStore:
         write_concern: WriteConcern | None = None,
         bulk: bool = True,
         uri_for_errors: str | None = None,
+        opener: Callable[[], Any] | None = None,
     ) -> None:
-        self.database = database
         self.namespace = namespace
         self.bulk = bulk
         self.tracker = StateTracker()
         self.max_bson_size = 16 * 1024 * 1024
         self._uri = redact_uri(uri_for_errors) if uri_for_errors else None
-        self._collections = {
-            kind: (
-                database.get_collection(self.collection_name(kind), write_concern=write_concern)
-                if write_concern is not None
-                else database.get_collection(self.collection_name(kind))
-            )
-            for kind in COLLECTIONS
-        }
+        self._write_concern = write_concern
+        self._opener = opener
+        self._closed = False
+        self._bind(database)
         self._queue: dict[tuple[str, Any], Entry] = {}
         self._pending: dict[tuple[str, Any], Entry] = {}
         # The batch being written; entries leave it once they are acknowledged or failed.
@@ -173,6 +172,31 @@ class MongoStore:
         self._writer: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
 
+    def _bind(self, database: Any) -> None:
+        self.database = database
+        concern = {} if self._write_concern is None else {"write_concern": self._write_concern}
+        self._collections = {
+            kind: database.get_collection(self.collection_name(kind), **concern)
+            for kind in COLLECTIONS
+        }
+
+    def _reopen(self) -> None:
+        """Opens a new owned client after :meth:`close` (the tracker's knowledge stays valid)."""
+        if self._closed and self._opener is not None:
+            self._bind(self._opener())
+            self._closed = False
+
+    async def close(self) -> None:
+        """Closes the client this store owns (see ``opener``); a client handed in stays open.
+
+        The store stays usable: the next operation opens a new client.
+        """
+        if self._opener is None or self._closed:
+            return
+        self._closed = True
+        self._ready = None
+        await self.database.client.close()
+
     # ------------------------------------------------------------------ names
     def collection_name(self, kind: str) -> str:
         """The collection name of a kind of data (``user_data``...), with the namespace prefix."""
@@ -180,6 +204,7 @@ class MongoStore:
 
     def collection(self, kind: str) -> Any:
         """The collection object of a kind of data."""
+        self._reopen()
         return self._collections[kind]
 
     # ------------------------------------------------------------------ set-up
@@ -189,6 +214,7 @@ class MongoStore:
         Raises:
             :class:`mongo_persistence.PersistenceConnectionError`: MongoDB cannot be used.
         """
+        self._reopen()
         if self._ready is None:
             self._ready = asyncio.get_running_loop().create_future()
             try:
@@ -258,7 +284,9 @@ class MongoStore:
     async def write(self, entry: Entry) -> None:
         """Writes one entity together with whatever else arrives in the same moment.
 
-        Returns once MongoDB acknowledged it, or when nothing needed writing.
+        Returns once MongoDB acknowledged it, or when nothing needed writing. Kept failed writes
+        are sent along (this call is the next persistence run): it returns once they have an
+        answer too, so that a run that carries retries ends with their outcome known.
 
         Raises:
             :class:`mongo_persistence.PersistenceWriteError`: The write failed.
@@ -267,15 +295,26 @@ class MongoStore:
         key = (entry.collection, entry.doc_id)
         if self._unchanged(entry, key):
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         entry.futures.append(future)
         older = self._queue.get(key)
         if older is not None:
             entry.futures[:0] = older.futures
         self._queue[key] = entry
-        self._pending.pop(key, None)
+        replaced = self._pending.pop(key, None)
+        if replaced is not None:
+            entry.futures[:0] = replaced.futures
+        carried = []
+        for retry in self._pending.values():
+            carried.append(loop.create_future())
+            retry.futures.append(carried[-1])
         self._kick()
-        await future
+        try:
+            await future
+        finally:
+            # Their errors were reported to their own callers; this caller waits for the answer.
+            await asyncio.gather(*carried, return_exceptions=True)
 
     def _unchanged(self, entry: Entry, key: tuple[str, Any]) -> bool:
         """Tells whether the entry holds what MongoDB already holds, with nothing else on the way.
@@ -298,15 +337,12 @@ class MongoStore:
     async def _drain(self) -> None:
         # One turn of the event loop lets every coroutine of the same gather() queue its entry.
         await asyncio.sleep(0)
-        retry_pending = True
-        while self._queue or (retry_pending and self._pending):
-            batch = self._queue
-            self._queue = {}
-            if retry_pending:
-                for key, entry in self._pending.items():
-                    batch.setdefault(key, entry)
-                self._pending = {}
-                retry_pending = False
+        retry_all = True  # the first batch of a run takes every kept write along
+        while True:
+            batch = self._take_batch(retry_all)
+            retry_all = False
+            if not batch:
+                return
             self._inflight = batch
             try:
                 await self._write_batch(list(batch.values()))
@@ -318,6 +354,16 @@ class MongoStore:
                 raise
             finally:
                 self._inflight = {}
+
+    def _take_batch(self, retry_all: bool) -> dict[tuple[str, Any], Entry]:
+        """The queued entries, with the kept ones (all of them, or those someone waits for)."""
+        batch = self._queue
+        self._queue = {}
+        for key, entry in list(self._pending.items()):
+            if retry_all or entry.futures:
+                batch.setdefault(key, entry)
+                del self._pending[key]
+        return batch
 
     def _resolved(self, entry: Entry) -> None:
         key = (entry.collection, entry.doc_id)
