@@ -67,6 +67,36 @@ def _new_instance(cls: Any) -> Any:
         return cls.__new__(cls)
 
 
+def _callback_data_from(data: Any) -> CDCData:
+    """PTB's callback data cache from the decoded ``data`` field, its shape checked."""
+    entity = "callback_data"
+    if not isinstance(data, dict) or set(data) != {"keyboards", "queries"}:
+        raise DecodingError(entity, "", "its 'data' field must hold 'keyboards' and 'queries'")
+    if not isinstance(data["keyboards"], list):
+        raise DecodingError(entity, "['keyboards']", "it is not an array")
+    keyboards = []
+    fields = {"keyboard", "access_time", "buttons"}
+    for index, keyboard in enumerate(data["keyboards"]):
+        path = f"['keyboards'][{index}]"
+        if not isinstance(keyboard, dict) or set(keyboard) != fields:
+            raise DecodingError(entity, path, f"a keyboard needs exactly {sorted(fields)}")
+        uuid, access_time, buttons = (keyboard[k] for k in ("keyboard", "access_time", "buttons"))
+        if not isinstance(uuid, str) or not isinstance(buttons, dict):
+            raise DecodingError(entity, path, "'keyboard' must be a string, 'buttons' a document")
+        if type(access_time) not in (int, float):
+            raise DecodingError(entity, f"{path}['access_time']", "it is not a number")
+        keyboards.append((uuid, float(access_time), buttons))
+    queries = data["queries"]
+    if not isinstance(queries, dict) or not all(isinstance(v, str) for v in queries.values()):
+        raise DecodingError(entity, "['queries']", "it must map query ids to keyboard ids")
+    return keyboards, dict(queries)
+
+
+def _is_scalar_class(cls: type) -> bool:
+    """Tells whether instances of a data class hold no keys nor attributes (int, complex...)."""
+    return not issubclass(cls, dict) and getattr(cls, "__dictoffset__", 0) == 0
+
+
 def _is_mongomock(obj: object) -> bool:
     # mongomock-motor's classes pretend to be motor's: look through the whole MRO.
     return any(klass.__module__.startswith("mongomock") for klass in type(obj).__mro__)
@@ -132,6 +162,22 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         last_recovery_file (:class:`pathlib.Path` | :obj:`None`): The file written by the last
             :meth:`flush` that could not save everything.
     """
+
+    __slots__ = (
+        "_classes",
+        "_loaded",
+        "_loaded_chats",
+        "_loaded_users",
+        "_scalar_kinds",
+        "codec",
+        "context_types",
+        "flush_timeout",
+        "last_recovery_file",
+        "lazy",
+        "recovery_dir",
+        "refresh",
+        "store",
+    )
 
     @overload
     def __init__(
@@ -209,7 +255,6 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         self.flush_timeout = flush_timeout
         self.recovery_dir = Path(recovery_dir) if recovery_dir is not None else None
         self.last_recovery_file: Path | None = None
-        self._own_client: AsyncMongoClient[Any] | None = None
         self._loaded_users: set[int] = set()
         self._loaded_chats: set[int] = set()
         # The ids whose documents were read (lazy mode loads each one once).
@@ -222,16 +267,26 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             "chat_data": self.context_types.chat_data,
             "bot_data": self.context_types.bot_data,
         }
+        # Data classes such as int or complex (PTB accepts any class constructible without
+        # arguments): the value itself is stored, not its keys or attributes.
+        self._scalar_kinds = frozenset(
+            kind for kind, cls in self._classes.items() if _is_scalar_class(cls)
+        )
         uri: str | None = None
+        opener = None
 
         if isinstance(target, str):
             uri = target
-            try:
-                self._own_client = AsyncMongoClient(
+
+            def opener() -> Any:
+                client: AsyncMongoClient[Any] = AsyncMongoClient(
                     target, appname="mongo_persistence", **(client_kwargs or {})
                 )
-                default_db = self._own_client.get_default_database(default=DEFAULT_DATABASE).name
-                db = self._own_client[database or default_db]
+                default_db = client.get_default_database(default=DEFAULT_DATABASE).name
+                return client[database or default_db]
+
+            try:
+                db = opener()
             except (PyMongoError, ValueError, TypeError) as exc:
                 raise PersistenceConnectionError(
                     f"Invalid MongoDB connection string {redact_uri(target)}: "
@@ -253,6 +308,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             write_concern=write_concern,
             bulk=not _is_mongomock(db),
             uri_for_errors=uri,
+            opener=opener,
         )
 
     @property
@@ -307,6 +363,18 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         """Encodes and writes one user's, chat's or the bot's data."""
+        cls = self._classes[kind]
+        if not isinstance(value, cls):
+            # What is written must load: the loader restores context_types' classes.
+            raise EncodingError(
+                entity,
+                "",
+                type(value).__qualname__,
+                f"it is not a {cls.__qualname__} (context_types)",
+            )
+        if kind in self._scalar_kinds:
+            await self._save_scalar(kind, doc_id, value, entity)
+            return
         loaded = self._loaded.get(kind)
         merge = self.lazy and not self.refresh and loaded is not None and doc_id not in loaded
         if merge and not self._mergeable(value):
@@ -320,6 +388,26 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             merge = False
         data, extra = self._encode_entity(value, entity, copy=False)
         await self._save_encoded(kind, doc_id, data, entity, extra, source=value, merge=merge)
+
+    async def _save_scalar(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
+        """Writes the data of a kind whose class holds a plain value (``int``, ``complex``...).
+
+        The document is ``{_id, data: <value>}``, written whole. In lazy mode, an entity never
+        loaded holds the class's default (such values cannot be changed in place): a stored
+        value wins over it.
+        """
+        loaded = self._loaded.get(kind)
+        if self.lazy and loaded is not None and doc_id not in loaded:
+            doc = await self.store.find_one(kind, doc_id)
+            loaded.add(doc_id)
+            if doc is not None:
+                self._track_loaded(kind, doc)
+                return
+        fields = {"data": self.codec.encode(value, bot=self.bot, entity=entity, copy=False)}
+        digests = self._digest(fields, entity, {"data": value})
+        await self.store.write(
+            Entry(kind, doc_id, entity, fields, digests, diffable=False, field_name="")
+        )
 
     @staticmethod
     def _mergeable(value: object) -> bool:
@@ -350,6 +438,12 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra, merge=merge))
 
     def _decode_entity(self, doc: Any, cls: Any, entity: str) -> Any:
+        if _is_scalar_class(cls):
+            value = self.codec.decode(doc.get("data"), bot=self.bot, entity=entity)
+            if not isinstance(value, cls):
+                found = type(value).__name__
+                raise DecodingError(entity, "", f"its 'data' is a {found}, not a {cls.__name__}")
+            return value
         data = doc.get("data", {})
         if not isinstance(data, dict):
             raise DecodingError(
@@ -393,6 +487,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                     attributes.setdefault(key, value)
 
     def _track_loaded(self, kind: str, doc: Any) -> None:
+        if kind in self._scalar_kinds:
+            self.store.tracker.loaded(kind, doc["_id"], {"data": doc.get("data")})
+            return
         data = doc.get("data", {})
         if "attrs" in doc:  # extra fields are tracked under "\x00"-prefixed keys (_save_encoded)
             data = {**data, "\x00attrs": doc["attrs"]}
@@ -455,12 +552,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         doc = await self.store.find_one("callback_data", _CALLBACK_DATA_ID)
         if doc is None:
             return None
-        self._track_loaded("callback_data", doc)
         data = self.codec.decode(doc.get("data", {}), bot=self.bot, entity="callback_data")
-        keyboards = [
-            (kb["keyboard"], float(kb["access_time"]), kb["buttons"]) for kb in data["keyboards"]
-        ]
-        return keyboards, dict(data["queries"])
+        cache = _callback_data_from(data)
+        self._track_loaded("callback_data", doc)
+        return cache
 
     async def get_conversations(self, name: str) -> ConversationDict:
         """Returns the stored states of the conversation handler :paramref:`name`.
@@ -473,11 +568,24 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         """
         out: ConversationDict = {}
         async for doc in self.store.iter_documents("conversations", {"name": name}):
-            entity = f"conversations[{name!r}][{doc['_id']}]"
-            key = tuple(self.codec.decode(doc["key"], bot=self.bot, entity=entity))
+            key = self._conversation_key(name, doc)
+            entity = f"conversations[{name!r}][{key!r}]"
+            if "state" not in doc:
+                raise DecodingError(entity, "", "the document has no 'state' field")
             out[key] = self.codec.decode(doc["state"], bot=self.bot, entity=entity)
             self.store.tracker.loaded("conversations", doc["_id"], {"state": doc["state"]})
         return out
+
+    def _conversation_key(self, name: str, doc: Any) -> ConversationKey:
+        """The key of a conversation document, checked: a list of ints and strings."""
+        entity = f"conversations[{name!r}][_id={doc.get('_id')!r}]"
+        raw = doc.get("key")
+        if not isinstance(raw, list):
+            raise DecodingError(entity, "['key']", "the key is not an array of ids")
+        key = tuple(self.codec.decode(raw, bot=self.bot, entity=entity))
+        if not all(type(part) in (int, str) for part in key):
+            raise DecodingError(entity, "['key']", "the key holds other values than ints and text")
+        return key
 
     # ================================================================ update_*
     async def update_user_data(self, user_id: int, data: UD) -> None:
@@ -572,8 +680,29 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         Args:
             chat_id (:obj:`int`): The chat.
         """
+        entity = f"chat_data[{chat_id}]"
+        if self.lazy and chat_id not in self._loaded_chats:
+            await self._refuse_blind_drop(chat_id, entity)
         self._loaded_chats.discard(chat_id)
-        await self.store.write(Entry("chat_data", chat_id, f"chat_data[{chat_id}]", None, None))
+        await self.store.write(Entry("chat_data", chat_id, entity, None, None))
+
+    async def _refuse_blind_drop(self, chat_id: int, entity: str) -> None:
+        """Lazy mode: a chat never loaded is dropped only when nothing of it is stored.
+
+        ``application.migrate_chat_data()`` moves the data PTB holds in memory to the new chat and
+        drops the old one: for a chat not loaded yet, that is nothing, and deleting its document
+        would lose the stored data. Such a drop is refused (the document is kept).
+        """
+        doc = await self.store.find_one("chat_data", chat_id)
+        if doc is None or doc.get("data") in ({}, None):
+            return
+        raise PersistenceWriteError(
+            entity,
+            "lazy mode: this chat was never loaded, so dropping or migrating it would lose its "
+            "stored data; the document is kept. Load it first: await application.persistence"
+            ".refresh_chat_data(chat_id, application.chat_data[chat_id])",
+            kept=False,
+        )
 
     async def drop_user_data(self, user_id: int) -> None:
         """Deletes the document of one user.
@@ -586,6 +715,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
     # ================================================================ refresh_*
     async def _refresh(self, kind: str, doc_id: Any, target: Any) -> None:
+        if kind in self._scalar_kinds:
+            return  # a plain value cannot be updated in place
         cls = self._classes[kind]
         entity = "bot_data" if kind == "bot_data" else f"{kind}[{doc_id}]"
         loaded = self._loaded.get(kind)
@@ -701,12 +832,12 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
         What still cannot be saved is written to a recovery file (its path is logged at ERROR
         level and kept in :attr:`last_recovery_file`). Then a client created from a URI is closed;
-        a client handed in is left open.
+        a client handed in is left open. The persistence stays usable: PTB may initialise the
+        application again after a shutdown, and the next call opens a new client.
         """
         try:
             self.last_recovery_file = await self.store.flush(
                 timeout=self.flush_timeout, recovery_dir=self.recovery_dir
             )
         finally:
-            if self._own_client is not None:
-                await self._own_client.close()
+            await self.store.close()
