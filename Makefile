@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 PY313 ?= $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 OLDEST_PTB ?= 21.0
 
-.PHONY: venv test lint demo bench fuzz matrix test-py313 test-oldest-ptb dist-check clean
+.PHONY: venv test unit conformance lint demo bench fuzz matrix test-py313 test-oldest-ptb dist-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # The tests start a local SecantusDB themselves unless MONGODB_URI points at a server.
-test: $(STAMP)
+test: unit conformance
+
+unit: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# python-telegram-bot's own persistence tests against MongoPersistence (eager, lazy, refresh), in
+# .venv-conformance with the test dependencies PTB pins; the PTB sdist is cached under .cache/.
+conformance: $(STAMP)
+	$(PY) tests/conformance/run.py
 
 LINTED := mongo_persistence tests examples scripts bench
 
@@ -71,4 +78,4 @@ dist-check: $(STAMP)
 	cd /tmp && $(CURDIR)/.venv-dist/bin/python -c "import mongo_persistence; print('sdist ok')"
 
 clean:
-	rm -rf $(VENV) .venv-py313 .venv-ptb* .venv-dist .demo .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .venv-py313 .venv-ptb* .venv-dist .venv-conformance .cache .demo .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

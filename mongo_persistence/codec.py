@@ -561,8 +561,8 @@ def _enc_bot(enc: _Encoder, value: Bot, depth: int) -> Any:
     if not enc.warned_unknown_bot:
         enc.warned_unknown_bot = True
         warnings.warn(
-            f"Unknown bot instance found in {enc.entity}: a telegram.Bot other than the "
-            "application's bot is stored as an unknown bot and will be loaded as None.",
+            f"Unknown bot instance found. A telegram.Bot other than the application's bot is in "
+            f"{enc.entity}: it is stored as an unknown bot and will be loaded as None.",
             PTBUserWarning,
             stacklevel=2,
         )

@@ -66,8 +66,10 @@ class DocumentTooLargeError(MongoPersistenceError, ValueError):
         )
 
 
-class DecodingError(MongoPersistenceError, ValueError):
+class DecodingError(MongoPersistenceError, ValueError, TypeError):
     """A stored document cannot be turned back into Python values.
+
+    It is a :class:`TypeError` too, as PTB's own persistences raise for unreadable data.
 
     Args:
         entity (:obj:`str`): The entity being read.

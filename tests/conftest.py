@@ -22,6 +22,9 @@ sys.path.insert(0, str(ROOT))
 from mongo_persistence import MongoPersistence  # noqa: E402
 from scripts.local_server import LocalServer  # noqa: E402
 
+# PTB's own tests run in a venv of their own (``make conformance``), not in this suite.
+collect_ignore = ["conformance"]
+
 
 @pytest.fixture(scope="session")
 def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
