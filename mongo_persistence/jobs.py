@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import inspect
 import logging
 import re
 import sys
@@ -76,7 +77,7 @@ _RETRY_MAX: Final = 30.0
 # ====================================================================== callbacks
 # TODO(merge): use codec's resolver (issue 9 makes codec._resolve_class sys.modules-only).
 def resolve_callback(ref: str) -> Callable[..., Any]:
-    """Finds the callable ``module:qualname`` among the modules the program already imported.
+    """Finds the async function ``module:qualname`` among the modules already imported.
 
     Nothing is ever imported: a crafted document cannot make the bot load code. Module
     attributes are read from the module's ``__dict__`` (no module ``__getattr__`` hook runs).
@@ -88,7 +89,7 @@ def resolve_callback(ref: str) -> Callable[..., Any]:
         The callable.
 
     Raises:
-        :class:`LookupError`: The module is not imported, or has no such callable.
+        :class:`LookupError`: The module is not imported, or has no such async function.
     """
     module_name, sep, qualname = ref.partition(":")
     if not sep or not module_name or not qualname:
@@ -110,8 +111,10 @@ def resolve_callback(ref: str) -> Callable[..., Any]:
                 obj = getattr(obj, part)
             except AttributeError:
                 raise LookupError(f"{ref!r}: no attribute {part!r}") from None
-    if not callable(obj):
-        raise LookupError(f"{ref!r} is not callable")
+    if not inspect.iscoroutinefunction(obj):
+        # PTB awaits job callbacks: only an ``async def`` can be one (this also keeps a crafted
+        # document from naming a plain function such as os.system).
+        raise LookupError(f"{ref!r} is not an async function")
     return obj  # type: ignore[no-any-return]
 
 
@@ -246,7 +249,8 @@ def encode_trigger(trigger: BaseTrigger, name: str | None = None) -> dict[str, A
             "jitter": trigger.jitter,
         }
     if isinstance(trigger, CronTrigger):
-        fields = {field.name: str(field) for field in trigger.fields}
+        # The fields the trigger was given; None for the ones CronTrigger fills in itself.
+        fields = {field.name: None if field.is_default else str(field) for field in trigger.fields}
         return {
             "type": "cron",
             **{key: fields[key] for key in _CRON_FIELDS},

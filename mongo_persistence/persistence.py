@@ -865,7 +865,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             :exc:`RuntimeError`: The application has no JobQueue, or it is already running.
             :class:`mongo_persistence.PersistenceConnectionError`: MongoDB cannot be used.
         """
-        job_queue = application.job_queue
+        with warnings.catch_warnings():  # PTB warns when there is none: the error below says it
+            warnings.simplefilter("ignore", PTBUserWarning)
+            job_queue = application.job_queue
         if job_queue is None:
             raise RuntimeError(
                 "store_jobs() needs the application's JobQueue: install "
