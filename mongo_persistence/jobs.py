@@ -553,18 +553,29 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
             trigger = decode_trigger(doc.get("trigger"))
             tz = getattr(trigger, "timezone", None)
             next_run_time = _decode_date(doc.get("next_run_time"), tz)
+            name, chat_id, user_id = doc.get("name"), doc.get("chat_id"), doc.get("user_id")
+            grace, executor = doc.get("misfire_grace_time"), doc.get("executor", "default")
+            if not isinstance(doc["_id"], str) or not isinstance(name, str | None):
+                raise ValueError("the _id and the name must be strings")
+            for value in (chat_id, user_id, grace):
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                    raise ValueError(f"{value!r} is not an integer")
+            if executor != "default":
+                self._scheduler_of_queue()._lookup_executor(executor)  # noqa: SLF001 - KeyError
+            options = {
+                "misfire_grace_time": grace,
+                "coalesce": bool(doc.get("coalesce", True)),
+                "max_instances": int(doc.get("max_instances", 1)),
+                "next_run_time": next_run_time,
+                "executor": executor,
+            }
         except (ValueError, TypeError, KeyError) as exc:
-            raise DecodingError(entity, "", f"bad trigger or next run time: {exc}") from None
+            raise DecodingError(entity, "", f"not a valid job document: {exc}") from None
         data = self._persistence.codec.decode(
             doc.get("data"), bot=self._persistence.bot, entity=f"{entity}.data"
         )
-        name = doc.get("name")
         ptb_job: Job[Any] = Job(
-            callback=callback,
-            data=data,
-            name=name if isinstance(name, str) else None,
-            chat_id=doc.get("chat_id"),
-            user_id=doc.get("user_id"),
+            callback=callback, data=data, name=name, chat_id=chat_id, user_id=user_id
         )
         return {
             "func": type(self._job_queue).job_callback,
@@ -572,12 +583,27 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
             "args": (self._job_queue, ptb_job),
             "id": doc["_id"],
             "name": ptb_job.name,
-            "misfire_grace_time": doc.get("misfire_grace_time"),
-            "coalesce": bool(doc.get("coalesce", True)),
-            "max_instances": int(doc.get("max_instances") or 1),
-            "next_run_time": next_run_time,
-            "executor": doc.get("executor") or "default",
+            **options,
         }
+
+    def _scheduler_of_queue(self) -> Any:
+        return self._job_queue.scheduler
+
+    @property
+    def job_queue(self) -> JobQueue[Any]:
+        """The job queue whose jobs this store holds."""
+        return self._job_queue
+
+
+def _reason(exc: Exception) -> str:
+    """Why a stored job cannot be scheduled, without any of its data."""
+    if isinstance(exc, DecodingError):
+        if exc.entity.endswith(".data"):
+            return f"its data cannot be decoded (at {exc.path or 'the top level'})"
+        return exc.reason
+    if isinstance(exc, LookupError):
+        return str(exc)
+    return f"APScheduler refused it ({type(exc).__name__})"
 
 
 async def restore_jobs(
@@ -594,6 +620,10 @@ async def restore_jobs(
             "ApplicationBuilder.post_init(), or await it between application.initialize() and "
             "application.start()"
         )
+    previous = persistence._job_store  # noqa: SLF001 - the persistence's own helper
+    if previous is not None and previous.job_queue is job_queue:
+        # The same application set up again (after a shutdown): reload from MongoDB.
+        scheduler.remove_jobstore("default", shutdown=False)
     job_store = MongoJobStore(persistence, job_queue)
     try:
         scheduler.add_jobstore(job_store, "default")
@@ -607,29 +637,21 @@ async def restore_jobs(
     restored = 0
     async for doc in store.iter_documents(JOBS):
         fields = {k: v for k, v in doc.items() if k not in ("_id", "updated_at")}
-        name = doc.get("name")
         try:
             kwargs = job_store.restore(doc)
-        except LookupError as exc:
+            if doc["_id"] in pending:
+                store.tracker.loaded(JOBS, doc["_id"], fields)
+                continue
+            aps_job = scheduler.add_job(**kwargs, jobstore="default")
+        except (MongoPersistenceError, LookupError, ValueError, TypeError) as exc:
             _LOGGER.warning(
                 "Stored job %r (callback %r) is not scheduled: %s. Its document stays in MongoDB.",
-                name,
+                doc.get("name"),
                 doc.get("callback"),
-                exc,
-            )
-            continue
-        except MongoPersistenceError as exc:
-            _LOGGER.warning(
-                "Stored job %r (callback %r) is not scheduled, its document stays in MongoDB: %s",
-                name,
-                doc.get("callback"),
-                getattr(exc, "reason", type(exc).__name__),
+                _reason(exc),
             )
             continue
         store.tracker.loaded(JOBS, doc["_id"], fields)
-        if doc["_id"] in pending:
-            continue
-        aps_job = scheduler.add_job(**kwargs, jobstore="default")
         Job.from_aps_job(aps_job)
         restored += 1
     if restored:

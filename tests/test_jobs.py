@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dtm
+import importlib.util
 import logging
+import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,17 +24,23 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.date import DateTrigger
 from click.testing import CliRunner
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.write_concern import WriteConcern
 from telegram import Chat, User
-from telegram.ext import Application, CallbackContext, CommandHandler, ConversationHandler
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackContext,
+    CommandHandler,
+    ConversationHandler,
+)
 
 from mongo_persistence import MongoPersistence, UnstorableJobError
 from mongo_persistence.cli import main as cli_main
 from mongo_persistence.jobs import resolve_callback
 from scripts.local_server import LocalServer
 from tests.helpers.servers import FAST_SELECTION_MS, disk_server, ensure_running
-from tests.ptb_offline import build_application, message_update
+from tests.ptb_offline import OfflineRequest, build_application, message_update
 
 App = Application[Any, Any, Any, Any, Any, Any]
 Context = CallbackContext[Any, Any, Any, Any]
@@ -413,6 +421,24 @@ async def test_missed_runs_follow_misfire_grace_time_and_coalesce(boot: Boot, db
     assert runs_of("daily-strict") == [] and runs_of("once-strict") == []
 
 
+async def test_late_runs_allowed_for_every_job_through_the_scheduler_defaults(
+    boot: Boot, db: Any
+) -> None:
+    def run_late_jobs(app: App) -> None:  # as the README shows it
+        queue = jq(app)
+        queue.scheduler.configure(
+            job_defaults={"misfire_grace_time": None}, **queue.scheduler_configuration
+        )
+
+    async with boot(setup=run_late_jobs) as app:
+        jq(app).run_once(record, 3600, name="late")
+        await settle(app)
+    assert (await stored(db))["late"]["misfire_grace_time"] is None
+    await past_due(db, "late", dtm.timedelta(hours=2))
+    async with boot(setup=run_late_jobs):
+        await until(lambda: len(runs_of("late")) == 1)
+
+
 # ============================================================================ re-adding at start
 def add_daily_with_id(app: App) -> None:
     jq(app).run_daily(
@@ -487,6 +513,36 @@ async def test_a_missing_callback_is_reported_once_kept_and_not_run(
     assert RUNS == []
 
 
+async def test_broken_job_documents_are_reported_kept_and_not_run(
+    boot: Boot, db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with boot() as app:
+        jq(app).run_once(record, 3600, name="fine")
+        await settle(app)
+    template = dict((await stored(db))["fine"])
+    del template["_id"]
+    broken = {
+        "int-id": {"_id": 12345},
+        "bad-trigger": {"trigger": {"type": "sometimes"}},
+        "bad-zone": {"trigger": {**template["trigger"], "timezone": "Mars/Olympus"}},
+        "bad-executor": {"executor": "nowhere"},
+        "bad-chat": {"chat_id": "not-a-number"},
+        "bad-grace": {"misfire_grace_time": -5},
+        "bad-data": {"data": {"__type__": "no-such-tag", "value": SECRET}},
+    }
+    for name, changes in broken.items():
+        doc = {"_id": f"id-{name}", **template, "name": name, **changes}
+        await db.jobs.insert_one(doc)
+    before = sorted([str(doc["_id"]) async for doc in db.jobs.find()])
+    with caplog.at_level(logging.WARNING, logger="mongo_persistence"):
+        async with boot() as app:
+            assert [job.name for job in jq(app).jobs()] == ["fine"]
+    reports = [r.getMessage() for r in caplog.records if "is not scheduled" in r.getMessage()]
+    assert len(reports) == len(broken), reports
+    assert SECRET not in caplog.text
+    assert sorted([str(doc["_id"]) async for doc in db.jobs.find()]) == before
+
+
 def test_callbacks_are_only_looked_up_among_imported_modules() -> None:
     assert resolve_callback("tests.test_jobs:record") is record
     assert resolve_callback("tests.test_jobs:Holder.static_callback") is Holder.static_callback
@@ -499,8 +555,6 @@ def test_callbacks_are_only_looked_up_among_imported_modules() -> None:
     ):
         with pytest.raises(LookupError):
             resolve_callback(ref)
-    import sys
-
     assert "not_imported_module_xyz" not in sys.modules
 
 
@@ -567,6 +621,36 @@ async def test_conversation_timeouts_are_kept_in_memory_only(boot: Boot, db: Any
         assert await db.jobs.count_documents({}) == 0
 
 
+async def test_namespaces_keep_the_jobs_of_two_bots_apart(boot: Boot, db: Any) -> None:
+    async with boot(namespace="bot_a") as app:
+        jq(app).run_once(record, 3600, name="a")
+    async with boot(namespace="bot_b") as app:
+        assert jq(app).jobs() == ()
+        jq(app).run_once(record, 3600, name="b")
+    assert [doc["name"] async for doc in db["bot_a.jobs"].find()] == ["a"]
+    assert [doc["name"] async for doc in db["bot_b.jobs"].find()] == ["b"]
+    assert "jobs" not in await db.list_collection_names()
+
+
+async def test_the_same_application_set_up_again_reloads_its_jobs(
+    make_persistence: Callable[..., MongoPersistence[Any, Any, Any]],
+    client: AsyncMongoClient[Any],
+    db: Any,
+) -> None:
+    persistence = make_persistence(target=client)  # a client handed in stays open at flush()
+    app, _ = build_application(persistence)
+    for life in range(2):
+        await app.initialize()
+        await persistence.store_jobs(app)
+        await app.start()
+        if life == 0:
+            jq(app).run_repeating(record, 600, name="again")
+        assert [job.name for job in jq(app).jobs()] == ["again"]
+        await app.stop()
+        await app.shutdown()
+    assert await db.jobs.count_documents({}) == 1
+
+
 # ============================================================================ outage
 @pytest.fixture(scope="module")
 def outage_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
@@ -621,6 +705,45 @@ async def test_jobs_added_and_removed_during_an_outage_are_saved(
         await raw_client.close()
 
 
+async def test_jobs_unsaved_at_a_shutdown_during_an_outage_go_to_the_recovery_file(
+    outage_server: LocalServer, boot: Boot, db_name: str, tmp_path: Path
+) -> None:
+    ensure_running(outage_server)
+    options: dict[str, Any] = {
+        "target": outage_server.uri,
+        "write_concern": WriteConcern(w="majority", j=True),
+        "client_kwargs": {"serverSelectionTimeoutMS": FAST_SELECTION_MS},
+        "recovery_dir": tmp_path,
+        "flush_timeout": 1,
+    }
+    raw_client: AsyncMongoClient[Any] = AsyncMongoClient(
+        outage_server.uri, serverSelectionTimeoutMS=5000
+    )
+    try:
+        async with boot(**options) as app:
+            jq(app).run_once(record, 3600, name="old")
+            await settle(app)
+            outage_server.kill()
+            jq(app).run_once(record, 3600, name="new", data={"n": 1})
+            jq(app).get_jobs_by_name("old")[0].schedule_removal()
+            app.persistence._job_store._tasks.clear()  # type: ignore[union-attr]  # no settle
+        files = list(tmp_path.iterdir())
+        assert len(files) == 1
+        outage_server.start()
+        persistence = MongoPersistence(outage_server.uri, database=db_name)
+        try:
+            # the two jobs, and bot_data (written by every persistence run)
+            assert await persistence.store.restore_recovery_file(files[0]) == (3, 0)
+        finally:
+            await persistence.flush()
+        async with boot(**options) as app:
+            assert [(job.name, job.data) for job in jq(app).jobs()] == [("new", {"n": 1})]
+    finally:
+        ensure_running(outage_server)
+        await raw_client.drop_database(db_name)
+        await raw_client.close()
+
+
 # ============================================================================ CLI
 async def test_cli_inspect_jobs(boot: Boot, mongodb_uri: str, db_name: str) -> None:
     async with boot() as app:
@@ -656,3 +779,142 @@ async def test_cli_migrate_says_a_pickle_file_holds_no_jobs(mongodb_uri: str, db
     assert "jobs: none. PTB's PicklePersistence and DictPersistence never store JobQueue jobs" in (
         result.output
     )
+
+
+# ============================================================================ PTB's timerbot
+TIMERBOT = Path(__file__).parent / "ptb_examples" / "timerbot.py"
+TimerStep = Callable[[App, OfflineRequest], Awaitable[None]]
+
+
+class TimerApplication(Application[Any, Any, Any, Any, Any, Any]):
+    """An Application whose ``run_polling`` plays async steps instead of polling Telegram."""
+
+    def __init__(self, *, script: list[TimerStep], request: OfflineRequest, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.script = script
+        self.request = request
+
+    def run_polling(self, *_: Any, **__: Any) -> None:  # type: ignore[override]
+        asyncio.run(self._play())
+
+    async def _play(self) -> None:
+        # What run_polling does around polling: initialize, post_init, start ... stop, shutdown.
+        async with self:
+            if self.post_init is not None:
+                await self.post_init(self)
+            await self.start()
+            try:
+                for step in self.script:
+                    await step(self, self.request)
+            finally:
+                await self.stop()
+
+
+def run_timerbot(mongodb_uri: str, db_name: str, script: list[TimerStep]) -> OfflineRequest:
+    """Runs the unchanged ``main()`` of PTB's timerbot once (one process life of the bot)."""
+    spec = importlib.util.spec_from_file_location("timerbot", TIMERBOT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # The callbacks live in this module, as they live in __main__ when the bot runs as a script.
+    sys.modules["timerbot"] = module
+    try:
+        spec.loader.exec_module(module)
+        request = OfflineRequest()
+        persistence = MongoPersistence(mongodb_uri, database=db_name, update_interval=3600)
+
+        class OfflineApplication:
+            @staticmethod
+            def builder() -> ApplicationBuilder[Any, Any, Any, Any, Any, Any]:
+                return (
+                    ApplicationBuilder()
+                    .application_class(TimerApplication, {"script": script, "request": request})
+                    .request(request)
+                    .get_updates_request(OfflineRequest())
+                    # The one line the bot's author adds to the builder:
+                    .persistence(persistence)
+                    .post_init(persistence.store_jobs)
+                )
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(module, "Application", OfflineApplication)
+            module.main()
+        return request
+    finally:
+        sys.modules.pop("timerbot", None)
+
+
+def say(text: str) -> TimerStep:
+    async def step(app: App, _: OfflineRequest) -> None:
+        await app.process_update(message_update(app, text))
+
+    return step
+
+
+async def wait_for_beep(_: App, request: OfflineRequest) -> None:
+    await until(lambda: any("Beep!" in call["text"] for call in request.sent()))
+
+
+async def wait_until_no_jobs_stored(app: App, _: OfflineRequest) -> None:
+    collection = app.persistence.store.collection("jobs")  # type: ignore[union-attr]
+    deadline = time.monotonic() + DEADLINE
+    while await collection.count_documents({}):
+        assert time.monotonic() < deadline, "the missed timer is still stored"
+        await asyncio.sleep(0.02)
+
+
+def texts(request: OfflineRequest) -> list[str]:
+    return [str(call["text"]) for call in request.sent()]
+
+
+@pytest.fixture
+def sync_db(mongodb_uri: str, db_name: str) -> Iterator[Any]:
+    with MongoClient(mongodb_uri, serverSelectionTimeoutMS=5000) as client:
+        yield client[db_name]
+        client.drop_database(db_name)
+
+
+def test_timerbot_fires_a_timer_set_before_a_restart_once(
+    mongodb_uri: str, db_name: str, sync_db: Any
+) -> None:
+    first = run_timerbot(mongodb_uri, db_name, [say("/set 2")])
+    assert texts(first) == ["Timer successfully set!"]
+    doc = sync_db.jobs.find_one()
+    assert (doc["name"], doc["callback"], doc["chat_id"], doc["data"]) == (
+        "42",
+        "timerbot:alarm",
+        42,
+        2.0,
+    )
+    # restarted before the timer is due: it fires on time, once
+    second = run_timerbot(mongodb_uri, db_name, [wait_for_beep])
+    assert texts(second) == ["Beep! 2.0 seconds are over!"]
+    assert [call["chat_id"] for call in second.sent()] == [42]
+    assert sync_db.jobs.count_documents({}) == 0
+    third = run_timerbot(mongodb_uri, db_name, [say("/unset")])
+    assert texts(third) == ["You have no active timer."]
+
+
+def test_timerbot_replaces_and_unsets_timers_across_restarts(
+    mongodb_uri: str, db_name: str, sync_db: Any
+) -> None:
+    run_timerbot(mongodb_uri, db_name, [say("/set 600")])
+    second = run_timerbot(mongodb_uri, db_name, [say("/set 900")])
+    assert texts(second) == ["Timer successfully set! Old one was removed."]
+    assert [doc["data"] for doc in sync_db.jobs.find()] == [900.0]
+    third = run_timerbot(mongodb_uri, db_name, [say("/unset")])
+    assert texts(third) == ["Timer successfully cancelled!"]
+    assert sync_db.jobs.count_documents({}) == 0
+
+
+def test_timerbot_drops_a_timer_missed_while_down_by_more_than_the_grace_time(
+    mongodb_uri: str, db_name: str, sync_db: Any
+) -> None:
+    """APScheduler's default misfire_grace_time (1 s): a timer due an hour ago does not fire."""
+    run_timerbot(mongodb_uri, db_name, [say("/set 600")])
+    doc = sync_db.jobs.find_one()
+    overdue = dtm.datetime.now(dtm.timezone.utc) - dtm.timedelta(hours=1)  # down for 70 minutes
+    sync_db.jobs.update_one(
+        {"_id": doc["_id"]}, {"$set": {"next_run_time": overdue, "trigger.run_date": overdue}}
+    )
+    second = run_timerbot(mongodb_uri, db_name, [wait_until_no_jobs_stored, say("/unset")])
+    assert texts(second) == ["You have no active timer."]
