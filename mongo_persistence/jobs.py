@@ -34,11 +34,13 @@ from apscheduler.triggers.combining import AndTrigger, OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from bson.errors import InvalidDocument
 from telegram.ext import ConversationHandler, Job, JobQueue
 
 from mongo_persistence.errors import (
     DecodingError,
     DocumentTooLargeError,
+    EncodingError,
     MongoPersistenceError,
     PersistenceWriteError,
     UnstorableJobError,
@@ -386,7 +388,12 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
 
     def _entry(self, job: APSJob, fields: dict[str, Any]) -> Entry:
         entity = f"jobs[{fields['name']!r}]"
-        digests, size = digest_fields(fields)
+        try:
+            digests, size = digest_fields(fields)
+        except (InvalidDocument, UnicodeEncodeError, OverflowError) as exc:
+            raise EncodingError(
+                entity, "", type(job).__qualname__, f"BSON cannot hold it ({type(exc).__name__})"
+            ) from None
         if size > self._store.max_bson_size:
             raise DocumentTooLargeError(entity, size, self._store.max_bson_size)
         return Entry(JOBS, job.id, entity, fields, digests, diffable=False, field_name="")
@@ -405,17 +412,12 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
             self._scheduler.remove_listener(self._listening)
             self._listening = None
 
-    def add_job(self, job: APSJob) -> None:
-        """Adds a job and writes it to MongoDB (in the background).
+    def _prepare(self, job: APSJob) -> Entry | None:
+        """The entry writing a new job, or :obj:`None` for one kept in memory only (raises)."""
+        fields = self.encode(job)
+        return None if fields is None else self._entry(job, fields)
 
-        Raises:
-            :class:`UnstorableJobError`: The job cannot be stored; it is not scheduled.
-        """
-        if job.id in self._jobs_index:
-            super().add_job(job)  # raises ConflictingIdError
-        fields = self.encode(job)  # raises before anything is scheduled
-        entry = None if fields is None else self._entry(job, fields)
-        super().add_job(job)
+    def _stored(self, job: APSJob, entry: Entry | None) -> None:
         if entry is None:
             self._transient.add(job.id)
             self._memory_only(job)
@@ -423,8 +425,33 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
             self._transient.discard(job.id)
             self._submit(entry)
 
+    def add_job(self, job: APSJob) -> None:
+        """Adds a job and writes it to MongoDB (in the background).
+
+        Raises:
+            :class:`UnstorableJobError`: The job cannot be stored; it is not scheduled.
+            :class:`mongo_persistence.EncodingError`: Its data cannot be stored; it is not
+                scheduled.
+        """
+        if job.id in self._jobs_index:
+            super().add_job(job)  # raises ConflictingIdError
+        entry = self._prepare(job)  # raises before anything is scheduled
+        super().add_job(job)
+        self._stored(job, entry)
+
     def update_job(self, job: APSJob) -> None:
-        """Replaces a job (e.g. its next run time after a run) and writes it to MongoDB."""
+        """Replaces a job (e.g. its next run time after a run) and writes it to MongoDB.
+
+        Raises:
+            :class:`UnstorableJobError`: A new job replacing a stored one (``replace_existing``)
+                cannot be stored; the stored one stays scheduled.
+        """
+        current = self.lookup_job(job.id)
+        if current is not None and current is not job:  # replace_existing: a new job
+            entry = self._prepare(job)
+            super().update_job(job)
+            self._stored(job, entry)
+            return
         super().update_job(job)
         if job.id not in self._transient:
             self._mirror(job)
@@ -453,7 +480,7 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
             fields = self.encode(job)
             if fields is not None:
                 self._submit(self._entry(job, fields))
-        except MongoPersistenceError as exc:
+        except Exception as exc:  # noqa: BLE001 - must never break the scheduler's loop
             # Its data changed into something unstorable: the stored document stays as it was.
             _LOGGER.error(  # no traceback: it would show the data
                 "Job %r (id %r) cannot be written to MongoDB, its stored document is left as it "

@@ -84,6 +84,14 @@ async def count_twice_then_pause(context: Context) -> None:
     await record(context)
 
 
+async def poison_data(context: Context) -> None:
+    job = context.job
+    assert job is not None
+    job.data["runs"] += 1
+    job.data["lock"] = asyncio.Lock()  # the codec cannot store it
+    await record(context)
+
+
 def plain_function(context: Context) -> None:  # not async: cannot be a stored callback
     return None
 
@@ -541,6 +549,34 @@ async def test_broken_job_documents_are_reported_kept_and_not_run(
     assert len(reports) == len(broken), reports
     assert SECRET not in caplog.text
     assert sorted([str(doc["_id"]) async for doc in db.jobs.find()]) == before
+
+
+async def test_data_turned_unstorable_by_the_callback_keeps_the_job_running(
+    boot: Boot, db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="mongo_persistence"):
+        async with boot() as app:
+            jq(app).run_repeating(poison_data, 0.1, name="poisoned", data={"runs": 0, "s": SECRET})
+            await until(lambda: len(runs_of("poisoned")) >= 3)
+            await settle(app)
+            assert (await stored(db))["poisoned"]["data"] == {"runs": 0, "s": SECRET}
+    assert "'poisoned'" in caplog.text and "its stored document is left as it was" in caplog.text
+    assert SECRET not in caplog.text
+
+
+async def test_replacing_a_job_by_an_unstorable_one_fails_and_keeps_the_old_one(
+    boot: Boot, db: Any
+) -> None:
+    async with boot() as app:
+        same_id = {"id": "slot", "replace_existing": True}
+        jq(app).run_once(record, 3600, name="slot", job_kwargs=same_id)
+        with pytest.raises(UnstorableJobError, match="'slot'"):
+            jq(app).run_once(lambda context: None, 60, name="slot", job_kwargs=same_id)
+        assert [job.callback for job in jq(app).jobs()] == [record]
+        jq(app).run_repeating(Holder.static_callback, 60, name="slot", job_kwargs=same_id)
+        await settle(app)
+        assert (await stored(db))["slot"]["callback"] == "tests.test_jobs:Holder.static_callback"
+        assert await db.jobs.count_documents({}) == 1
 
 
 def test_callbacks_are_only_looked_up_among_imported_modules() -> None:
