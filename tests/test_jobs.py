@@ -366,7 +366,9 @@ async def test_telegram_objects_in_data_come_back_bound_to_the_new_bot(boot: Boo
     async with boot() as app:
         message = message_update(app, "hello", user_id=42).message
         assert message is not None
-        data = {"message": message, "user": User(42, "Ann", False), "chat": Chat(-7, "group")}
+        user = User(42, "Ann", False)
+        user.set_bot(app.bot)  # bound to the running bot; the chat is not bound to any
+        data = {"message": message, "user": user, "chat": Chat(-7, "group")}
         jq(app).run_once(record, 3600, name="tg", data=data)
     async with boot() as app:
         restored = jq(app).get_jobs_by_name("tg")[0].data
