@@ -473,6 +473,29 @@ async def test_jobs_re_added_at_start_up_are_not_duplicated(boot: Boot, db: Any)
     assert {doc["_id"] for doc in docs if doc["name"] == "report"} == {"report"}
 
 
+async def test_jobs_added_before_store_jobs_are_stored_and_win_over_their_stored_copy(
+    boot: Boot, db: Any
+) -> None:
+    def in_main(callback: Any) -> Callable[[App], None]:
+        def add(app: App) -> None:  # before initialize(), as in a bot's main()
+            jq(app).run_repeating(
+                callback, 600, name="early", job_kwargs={"id": "early", "replace_existing": True}
+            )
+
+        return add
+
+    async with boot(setup=in_main(record)):
+        pass
+    assert [(d["_id"], d["callback"]) async for d in db.jobs.find()] == [
+        ("early", "tests.test_jobs:record")
+    ]
+    async with boot(setup=in_main(Holder.static_callback)) as app:  # the code changed
+        assert [job.callback for job in jq(app).jobs()] == [Holder.static_callback]
+    assert [(d["_id"], d["callback"]) async for d in db.jobs.find()] == [
+        ("early", "tests.test_jobs:Holder.static_callback")
+    ]
+
+
 # ============================================================================ what cannot be stored
 async def test_unstorable_callbacks_fail_when_scheduled_naming_the_job(boot: Boot, db: Any) -> None:
     async def nested(context: Context) -> None:
