@@ -13,6 +13,7 @@ from mongo_persistence.errors import (
     MongoPersistenceError,
     PersistenceConnectionError,
     PersistenceWriteError,
+    UnstorableJobError,
 )
 from mongo_persistence.persistence import DEFAULT_DATABASE, MongoPersistence
 from mongo_persistence.uri import redact_uri
@@ -28,6 +29,7 @@ __all__ = [
     "PersistenceConnectionError",
     "PersistenceWriteError",
     "TypeCodec",
+    "UnstorableJobError",
     "__version__",
     "redact_uri",
 ]

@@ -529,6 +529,10 @@ def _echo_source(source: SourceData) -> None:
             extra = f"  ({_plural(len(source.conversations), 'handler')}: "
             extra += ", ".join(sorted(source.conversations)) + ")"
         click.echo(f"  {kind:<14} {counts[kind]:>8}{extra}")
+    click.echo(
+        "  jobs: none. PTB's PicklePersistence and DictPersistence never store JobQueue jobs; "
+        "schedule them again in the bot (MongoPersistence.store_jobs keeps them from then on)."
+    )
 
 
 def _echo_problems(result: MigrationResult) -> None:
@@ -546,6 +550,7 @@ _ENTITY_KINDS: Final = {
     "bot": "bot_data",
     "conversation": "conversations",
     "callback": "callback_data",
+    "jobs": "jobs",
 }
 
 
@@ -576,6 +581,7 @@ def inspect_command(
     mongo-persistence inspect bot                 bot_data
     mongo-persistence inspect conversation NAME   every key of conversation handler NAME
     mongo-persistence inspect callback            the callback data cache
+    mongo-persistence inspect jobs [NAME]         the stored JobQueue jobs (named NAME)
 
     An entity is shown decoded (Python repr, through the codec) and raw (relaxed Extended JSON).
     """  # noqa: D301 - \b keeps click from rewrapping the examples
@@ -596,6 +602,10 @@ def inspect_command(
     elif what == "conversation":
         if ident is None:
             raise click.UsageError("Give the handler's name: inspect conversation NAME.")
+    elif what == "jobs":
+        codec = Codec(_load_codecs(codec_refs, pythonpath), pickle_fallback=pickle_fallback)
+        _run(target, _inspect_jobs(target, codec, ident))
+        return
     elif ident is not None:
         raise click.UsageError(f"inspect {what} takes no argument (got {ident!r}).")
     codec = Codec(_load_codecs(codec_refs, pythonpath), pickle_fallback=pickle_fallback)
@@ -630,6 +640,53 @@ async def _inspect_overview(target: Target) -> None:
                     f"{_size(stats.index_size):>10}"
                 )
             click.echo(f"  {'total':<32} {total_docs:>10} {_size(total_size):>10}")
+
+
+async def _inspect_jobs(target: Target, codec: Codec, name: str | None) -> None:
+    async with connect(target) as (db, db_name):
+        store = _persistence(db, target).store
+        where = f"{store.collection_name('jobs')} ({target.describe(db_name)})"
+        query = {} if name is None else {"name": name}
+        docs = [doc async for doc in store.iter_documents("jobs", query)]
+    docs.sort(key=lambda doc: (doc.get("next_run_time") is None, str(doc.get("next_run_time"))))
+    if not docs:
+        subject = "jobs" if name is None else f"job named {name!r}"
+        raise CliError(f"No {subject} in {where}.")
+    click.echo(f"{where}: {_plural(len(docs), 'job')}")
+    for doc in docs:
+        trigger = doc.get("trigger") or {}
+        when = doc.get("next_run_time")
+        click.echo("")
+        click.echo(f"_id: {doc['_id']!r}")
+        click.echo(f"  name:      {doc.get('name')!r}")
+        click.echo(f"  callback:  {doc.get('callback')}")
+        click.echo(f"  trigger:   {_trigger_text(trigger)}")
+        click.echo(f"  next run:  {'paused' if when is None else f'{when:%Y-%m-%d %H:%M:%S} UTC'}")
+        click.echo(f"  chat_id:   {doc.get('chat_id')}   user_id: {doc.get('user_id')}")
+        try:
+            data = pprint.pformat(
+                codec.decode(doc.get("data"), entity=f"jobs[{doc.get('name')!r}].data"), width=80
+            )
+        except MongoPersistenceError as exc:
+            data = f"(cannot be decoded: {exc})"
+        click.echo(f"  data:      {data}")
+
+
+def _trigger_text(trigger: dict[str, Any]) -> str:
+    kind = trigger.get("type")
+    tz = trigger.get("timezone")
+    if kind == "date":
+        return f"once at {trigger.get('run_date'):%Y-%m-%d %H:%M:%S} UTC ({tz})"
+    if kind == "interval":
+        return f"every {trigger.get('seconds')} s ({tz})"
+    if kind == "cron":
+        fields = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
+        parts = [f"{f}={trigger[f]}" for f in fields if trigger.get(f) not in (None, "*")]
+        return f"cron {' '.join(parts)} ({tz})"
+    if kind in ("and", "or"):
+        subs = [_trigger_text(sub) for sub in trigger.get("triggers", [])]
+        return f" {kind} ".join(f"[{sub}]" for sub in subs)
+    return repr(trigger)
 
 
 def _size(value: int | None) -> str:

@@ -9,6 +9,7 @@ __all__ = [
     "MongoPersistenceError",
     "PersistenceConnectionError",
     "PersistenceWriteError",
+    "UnstorableJobError",
 ]
 
 
@@ -120,3 +121,25 @@ class PersistenceWriteError(MongoPersistenceError):
         self.kept = kept
         then = "it is kept and will be retried" if kept else "it will not be retried"
         super().__init__(f"Writing {entity} to MongoDB failed ({reason}); {then}")
+
+
+class UnstorableJobError(MongoPersistenceError, ValueError):
+    """A JobQueue job cannot be stored in MongoDB.
+
+    See :meth:`~mongo_persistence.MongoPersistence.store_jobs`. Raised when the job is
+    scheduled, so the job is not scheduled: its callback cannot be found again by name (a lambda,
+    a nested function, a bound method...), or its trigger or time zone has no plain form.
+
+    Args:
+        name (:obj:`str` | :obj:`None`): The job's name.
+        reason (:obj:`str`): Why it cannot be stored.
+
+    Attributes:
+        name (:obj:`str` | :obj:`None`): The job's name.
+        reason (:obj:`str`): Why it cannot be stored.
+    """
+
+    def __init__(self, name: str | None, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"Cannot store job {name!r} in MongoDB: {reason}")

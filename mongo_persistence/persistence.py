@@ -8,7 +8,7 @@ import urllib.parse
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 from bson.errors import InvalidDocument
 from pymongo import AsyncMongoClient
@@ -29,6 +29,11 @@ from mongo_persistence.errors import (
 from mongo_persistence.store import Entry, MongoStore, short_error
 from mongo_persistence.tracker import Digests, digest_fields, path_safe
 from mongo_persistence.uri import redact_uri
+
+if TYPE_CHECKING:
+    from telegram.ext import Application
+
+    from mongo_persistence.jobs import MongoJobStore
 
 __all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
 
@@ -165,6 +170,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
     __slots__ = (
         "_classes",
+        "_job_store",
         "_loaded",
         "_loaded_chats",
         "_loaded_users",
@@ -255,6 +261,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         self.flush_timeout = flush_timeout
         self.recovery_dir = Path(recovery_dir) if recovery_dir is not None else None
         self.last_recovery_file: Path | None = None
+        self._job_store: MongoJobStore | None = None
         self._loaded_users: set[int] = set()
         self._loaded_chats: set[int] = set()
         # The ids whose documents were read (lazy mode loads each one once).
@@ -826,6 +833,51 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if self.refresh:
             await self._refresh("bot_data", _BOT_DATA_ID, bot_data)
 
+    # ================================================================ jobs
+    async def store_jobs(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """Keeps the application's JobQueue jobs in MongoDB, and schedules the stored ones again.
+
+        Pass it as the application's ``post_init``, or await it in your own ``post_init`` (or
+        between ``application.initialize()`` and ``application.start()``):
+
+        .. code:: python
+
+            application = (
+                Application.builder()
+                .token(TOKEN)
+                .persistence(persistence)
+                .post_init(persistence.store_jobs)
+                .build()
+            )
+
+        From then on, every job made with ``job_queue.run_once/run_repeating/run_daily/
+        run_monthly/run_custom`` is a document of the ``jobs`` collection, written (acknowledged,
+        retried) whenever it is added, runs or is removed. Stored jobs whose callback is found
+        among the imported modules are scheduled again with their stored next run time; missed
+        runs follow the job's ``misfire_grace_time`` and ``coalesce``. A job whose callback is not
+        found is reported and not run, and its document is kept.
+
+        Args:
+            application (:class:`telegram.ext.Application`): The application; it needs a
+                :class:`telegram.ext.JobQueue` (``python-telegram-bot[job-queue]``).
+
+        Raises:
+            :exc:`RuntimeError`: The application has no JobQueue, or it is already running.
+            :class:`mongo_persistence.PersistenceConnectionError`: MongoDB cannot be used.
+        """
+        with warnings.catch_warnings():  # PTB warns when there is none: the error below says it
+            warnings.simplefilter("ignore", PTBUserWarning)
+            job_queue = application.job_queue
+        if job_queue is None:
+            raise RuntimeError(
+                "store_jobs() needs the application's JobQueue: install "
+                '"python-telegram-bot[job-queue]"'
+            )
+        from mongo_persistence.jobs import restore_jobs
+
+        await self.store.ensure_ready()
+        self._job_store = await restore_jobs(self, job_queue)
+
     # ================================================================ flush
     async def flush(self) -> None:
         """Waits for every write in flight and retries failed ones for :attr:`flush_timeout`.
@@ -835,9 +887,14 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         a client handed in is left open. The persistence stays usable: PTB may initialise the
         application again after a shutdown, and the next call opens a new client.
         """
+        job_store = self._job_store
+        if job_store is not None:
+            await job_store.stop_retries()
         try:
             self.last_recovery_file = await self.store.flush(
                 timeout=self.flush_timeout, recovery_dir=self.recovery_dir
             )
         finally:
+            if job_store is not None:
+                job_store.resume_retries()
             await self.store.close()

@@ -44,7 +44,14 @@ __all__ = ["COLLECTIONS", "Entry", "MongoStore", "is_transient"]
 
 _LOGGER = logging.getLogger(__name__)
 
-COLLECTIONS: Final = ("user_data", "chat_data", "bot_data", "conversations", "callback_data")
+COLLECTIONS: Final = (
+    "user_data",
+    "chat_data",
+    "bot_data",
+    "conversations",
+    "callback_data",
+    "jobs",
+)
 _READ_BATCH: Final = 5000
 _TRANSIENT_CODES: Final = frozenset(
     {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50, 64, 112}

@@ -37,6 +37,7 @@ EXAMPLES_DIR = Path(__file__).parent / "ptb_examples"
 SHA256 = {
     "persistentconversationbot": "6db0eb2d5a4e7da5964c1e83585f9625b4416ac15acf3e8116dfa694dc1fed84",
     "arbitrarycallbackdatabot": "a3ff25c987088db7b0586d5d31d02b38460aa1568b93f4d50dface4c097ca253",
+    "timerbot": "b2d049265f36fc58d49de75151218f10121b9f1eae6d726bfebae399cecce528",  # test_jobs.py
 }
 
 # A step makes the next update; it sees the application and the requests of all runs so far.
