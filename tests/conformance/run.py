@@ -76,8 +76,9 @@ def sdist(ptb: str) -> Path:
 
 def venv(source: Path, ptb: str) -> Path:
     """``.venv-conformance`` with PTB's pinned test dependencies (made again when they change)."""
-    groups = tomllib.loads((source / "pyproject.toml").read_text())["dependency-groups"]
-    tests = [d for d in groups["tests"] if d.split("=")[0].split(">")[0] not in SKIPPED_TEST_DEPS]
+    groups = tomllib.loads((source / "pyproject.toml").read_text()).get("dependency-groups", {})
+    pinned = groups.get("tests", [])
+    tests = [d for d in pinned if d.split("=")[0].split(">")[0] not in SKIPPED_TEST_DEPS]
     ours = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     server = [d for d in ours["test"] if d.startswith("secantusdb")]
     wanted = [f"python-telegram-bot[all,ext]=={ptb}", *tests, *server]
