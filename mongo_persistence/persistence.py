@@ -18,8 +18,15 @@ from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
 from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 from telegram.warnings import PTBUserWarning
 
-from mongo_persistence.codec import TAG, Codec, TypeCodec, find_unencodable_text
+from mongo_persistence.codec import (
+    TAG,
+    Codec,
+    TypeCodec,
+    find_unencodable_text,
+    watching_interrupts,
+)
 from mongo_persistence.errors import (
+    BadDocumentError,
     DecodingError,
     DocumentTooLargeError,
     EncodingError,
@@ -41,6 +48,8 @@ BD = TypeVar("BD")
 DEFAULT_DATABASE: Final = "ptb_persistence"
 """The database used when neither the URI nor :paramref:`MongoPersistence.database` names one."""
 
+_SKIPPED: Final = object()
+"""Stands for an entity whose document was skipped (``on_bad_document="skip"``)."""
 _BOT_DATA_ID: Final = "bot_data"
 _CALLBACK_DATA_ID: Final = "callback_data"
 
@@ -120,6 +129,15 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             the recovery file. Defaults to the working directory.
         client_kwargs (:obj:`dict`, optional): Extra keyword arguments for
             :class:`pymongo.AsyncMongoClient` when :paramref:`target` is a URI.
+        on_bad_document (:obj:`str`, optional): What loading does with a user, chat or bot data
+            document that cannot be decoded (see :class:`~mongo_persistence.DecodingError`).
+            ``"raise"`` (the default): the error stops the loading (``application.initialize()``
+            fails), so nothing goes unnoticed. ``"skip"``: the entity is logged once (entity and
+            path, never the content) and starts empty; every other entity is loaded. Its stored
+            document is left as it is and never overwritten: writes of the entity raise
+            :class:`~mongo_persistence.BadDocumentError` until the document is fixed or deleted
+            (and the bot restarted) or the entity is dropped. The skipped entities are in
+            :attr:`bad_documents`.
 
     Attributes:
         store (:class:`mongo_persistence.store.MongoStore`): The I/O layer.
@@ -131,6 +149,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         recovery_dir (:class:`pathlib.Path` | :obj:`None`): Where unsaved data goes at flush.
         last_recovery_file (:class:`pathlib.Path` | :obj:`None`): The file written by the last
             :meth:`flush` that could not save everything.
+        on_bad_document (:obj:`str`): ``"raise"`` or ``"skip"``.
+        bad_documents (dict[:obj:`str`, :class:`mongo_persistence.DecodingError`]): With
+            ``on_bad_document="skip"``, the entities skipped at loading, by entity name.
     """
 
     @overload
@@ -150,6 +171,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         flush_timeout: float = 30.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        on_bad_document: str = "raise",
     ) -> None: ...
 
     @overload
@@ -170,6 +192,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         flush_timeout: float = 30.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        on_bad_document: str = "raise",
     ) -> None: ...
 
     def __init__(
@@ -189,8 +212,14 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         flush_timeout: float = 30.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        on_bad_document: str = "raise",
     ) -> None:
         super().__init__(store_data=store_data, update_interval=update_interval)
+        if on_bad_document not in ("raise", "skip"):
+            raise ValueError(f"on_bad_document must be 'raise' or 'skip', not {on_bad_document!r}")
+        self.on_bad_document = on_bad_document
+        self.bad_documents: dict[str, DecodingError] = {}
+        self._bad: set[tuple[str, Any]] = set()
         if namespace is not None and (
             not namespace or "$" in namespace or "\x00" in namespace or namespace.startswith(".")
         ):
@@ -307,6 +336,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         """Encodes and writes one user's, chat's or the bot's data."""
+        if (kind, doc_id) in self._bad:
+            raise BadDocumentError(entity)
         loaded = self._loaded.get(kind)
         merge = self.lazy and not self.refresh and loaded is not None and doc_id not in loaded
         if merge and not self._mergeable(value):
@@ -314,7 +345,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             # be set one by one: read what is stored and merge it under what PTB holds.
             doc = await self.store.find_one(kind, doc_id)
             if doc is not None:
-                stored = self._decode_entity(doc, self._classes[kind], entity)
+                stored = self._decode_or_skip(doc, kind, doc_id, entity)
+                if stored is _SKIPPED:
+                    raise BadDocumentError(entity)
                 self._fill_in_place(value, stored, replace=False)
                 self._track_loaded(kind, doc)
             merge = False
@@ -398,16 +431,48 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             data = {**data, "\x00attrs": doc["attrs"]}
         self.store.tracker.loaded(kind, doc["_id"], data)
 
+    def _decode_or_skip(self, doc: Any, kind: str, doc_id: Any, entity: str) -> Any:
+        """Decodes an entity's document; with ``on_bad_document="skip"`` a bad one is skipped.
+
+        Returns :data:`_SKIPPED` for a skipped document: it is logged once and marked, so that
+        it is never overwritten.
+        """
+        try:
+            return self._decode_entity(doc, self._classes[kind], entity)
+        except DecodingError as exc:
+            if self.on_bad_document == "raise":
+                raise
+            self._bad.add((kind, doc_id))
+            if entity not in self.bad_documents:
+                self.bad_documents[entity] = exc
+                _LOGGER.error(
+                    "Skipped %s: its document cannot be loaded (at %s: %s). It starts empty and "
+                    "its document is left untouched; writes of it are refused until it is fixed "
+                    "or deleted.",
+                    entity,
+                    exc.path or "the top level",
+                    exc.reason,
+                )
+            return _SKIPPED
+
     async def _load_all(self, kind: str, cls: Any) -> dict[int, Any]:
         out: dict[int, Any] = {}
-        async for doc in self.store.iter_documents(kind):
-            doc_id = doc["_id"]
-            if not isinstance(doc_id, int) or isinstance(doc_id, bool):
-                _LOGGER.warning("Ignoring %s document with non-integer _id %r", kind, doc_id)
-                continue
-            key = int(doc_id)
-            out[key] = self._decode_entity(doc, cls, f"{kind}[{key}]")
-            self._track_loaded(kind, doc)
+        with watching_interrupts():
+            async for doc in self.store.iter_documents(kind):
+                doc_id = doc["_id"]
+                if not isinstance(doc_id, int) or isinstance(doc_id, bool):
+                    _LOGGER.warning(
+                        "Ignoring a %s document whose _id is a %s, not an int",
+                        kind,
+                        type(doc_id).__name__,
+                    )
+                    continue
+                key = int(doc_id)
+                loaded = self._decode_or_skip(doc, kind, key, f"{kind}[{key}]")
+                if loaded is _SKIPPED:
+                    continue
+                out[key] = loaded
+                self._track_loaded(kind, doc)
         return out
 
     # ================================================================ get_*
@@ -442,8 +507,11 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         doc = await self.store.find_one("bot_data", _BOT_DATA_ID)
         if doc is None:
             return self.context_types.bot_data()
+        loaded = self._decode_or_skip(doc, "bot_data", _BOT_DATA_ID, "bot_data")
+        if loaded is _SKIPPED:
+            return self.context_types.bot_data()
         self._track_loaded("bot_data", doc)
-        return self._decode_entity(doc, self.context_types.bot_data, "bot_data")  # type: ignore[no-any-return]
+        return loaded  # type: ignore[no-any-return]
 
     async def get_callback_data(self) -> CDCData | None:
         """Returns the stored callback data cache (keyboards and callback queries).
@@ -573,6 +641,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             chat_id (:obj:`int`): The chat.
         """
         self._loaded_chats.discard(chat_id)
+        self._forget_bad("chat_data", chat_id, f"chat_data[{chat_id}]")
         await self.store.write(Entry("chat_data", chat_id, f"chat_data[{chat_id}]", None, None))
 
     async def drop_user_data(self, user_id: int) -> None:
@@ -582,7 +651,13 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             user_id (:obj:`int`): The user.
         """
         self._loaded_users.discard(user_id)
+        self._forget_bad("user_data", user_id, f"user_data[{user_id}]")
         await self.store.write(Entry("user_data", user_id, f"user_data[{user_id}]", None, None))
+
+    def _forget_bad(self, kind: str, doc_id: Any, entity: str) -> None:
+        """Dropping an entity is the user's decision: its bad document is deleted too."""
+        self._bad.discard((kind, doc_id))
+        self.bad_documents.pop(entity, None)
 
     # ================================================================ refresh_*
     async def _refresh(self, kind: str, doc_id: Any, target: Any) -> None:
@@ -595,9 +670,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             elif loaded is not None and doc_id not in loaded:
                 doc = await self.store.find_one(kind, doc_id)
                 if doc is not None:
-                    loaded_data = self._decode_entity(doc, cls, entity)
-                    self._fill_in_place(target, loaded_data, replace=False)
-                    self._track_loaded(kind, doc)
+                    loaded_data = self._decode_or_skip(doc, kind, doc_id, entity)
+                    if loaded_data is not _SKIPPED:
+                        self._fill_in_place(target, loaded_data, replace=False)
+                        self._track_loaded(kind, doc)
         except PersistenceWriteError as exc:
             if not exc.kept:
                 raise
