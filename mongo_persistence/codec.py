@@ -105,8 +105,18 @@ def _class_ref(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+_KEY_REPR_MAX: Final = 80
+"""Longer keys are shortened in paths, so that an error message stays short."""
+
+
 def _key_repr(key: object) -> str:
-    return f"[{key!r}]"
+    try:
+        shown = repr(key)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        return f"[<{_type_name(key)} of {key.bit_length() if isinstance(key, int) else '?'} bits>]"
+    if len(shown) > _KEY_REPR_MAX:
+        shown = f"{shown[: _KEY_REPR_MAX - 8]}...{shown[-4:]}"
+    return f"[{shown}]"
 
 
 def find_unencodable_text(  # noqa: PLR0911
@@ -302,6 +312,8 @@ class _Encoder:
             for index, item in enumerate(items):  # noqa: B007 - index is read on failure
                 kind = type(item)
                 if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
+                    if kind is str and not item.isascii():
+                        _check_text(item)
                     append(item)
                 else:
                     append(enc(item, inner))
@@ -323,7 +335,32 @@ def _enc_plain(_: _Encoder, value: Any, __: int) -> Any:
 def _enc_int(enc: _Encoder, value: int, depth: int) -> Any:
     if _INT64_MIN <= value <= _INT64_MAX:
         return value
-    return enc.tagged("int", depth, value, value=str(value))
+    return enc.tagged("int", depth, value, value=_int_to_text(value))
+
+
+def _int_to_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # over sys.get_int_max_str_digits(): loading would refuse it too
+        raise _Fail(
+            value,
+            f"an int of more than {sys.get_int_max_str_digits()} digits cannot be stored "
+            "(Python's limit for int/str conversion, sys.set_int_max_str_digits())",
+        ) from None
+
+
+def _check_text(text: str, what: str = "text") -> None:
+    """Fails on a string UTF-8 cannot encode (a lone surrogate): BSON holds UTF-8 text."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise _Fail(text, f"the {what} cannot be stored as UTF-8 ({exc.reason})") from None
+
+
+def _enc_str(_: _Encoder, value: str, __: int) -> Any:
+    if not value.isascii():
+        _check_text(value)
+    return value
 
 
 def _safe_key(key: object) -> bool:
@@ -343,8 +380,12 @@ def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa:
         for key, item in value.items():
             if type(key) is not str or key[:1] == "$" or key == TAG or "\x00" in key:
                 break
+            if not key.isascii():
+                _check_text(key, "key")
             kind = type(item)
             if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
+                if kind is str and not item.isascii():
+                    _check_text(item)
                 if out is not None:
                     out[key] = item
                 continue
@@ -363,7 +404,7 @@ def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa:
                 raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
             out = {}
             for key, item in value.items():
-                out[str(key)] = sub(item, inner + 1)
+                out[_int_to_text(key)] = sub(item, inner + 1)
             return {TAG: "intdict", "value": out}
         # Mixed keys: the str keys stay a readable sub-document, the others become [key, value]
         # pairs: {"__type__": "dict", "value": {"name": ...}, "items": [[3, ...]]}.
@@ -373,6 +414,7 @@ def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa:
         items = []
         for key, item in value.items():
             if _safe_key(key):
+                _check_text(key, "key")
                 plain[key] = sub(item, inner + 1)
             else:
                 items.append([sub(key, inner + 2), sub(item, inner + 2)])
@@ -405,6 +447,8 @@ def _enc_list(enc: _Encoder, value: list[Any], depth: int) -> Any:
         for index, item in enumerate(value):
             kind = type(item)
             if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
+                if kind is str and not item.isascii():
+                    _check_text(item)
                 if out is not None:
                     out.append(item)
                 continue
@@ -446,18 +490,51 @@ def _enc_bytearray(enc: _Encoder, value: bytearray, depth: int) -> Any:
     return enc.tagged("bytearray", depth, value, value=bytes(value))
 
 
-def _tz_fields(tzinfo: dtm.tzinfo | None) -> dict[str, Any]:
-    if isinstance(tzinfo, zoneinfo.ZoneInfo) and tzinfo.key:
-        return {"tz": tzinfo.key}
+def _tz_fields(value: dtm.datetime | dtm.time) -> dict[str, Any]:
+    """How the zone of a datetime or time is stored, so that it loads as the same zone."""
+    tzinfo = value.tzinfo
+    if tzinfo is None:
+        return {}
     if type(tzinfo) is dtm.timezone:
         name = tzinfo.tzname(None)
         if name != dtm.timezone(tzinfo.utcoffset(None)).tzname(None):
             return {"tzname": name}  # a named fixed offset, e.g. timezone(-5h, "EST")
-    return {}
+        return {}
+    if type(tzinfo) is zoneinfo.ZoneInfo:
+        if tzinfo.key:
+            return {"tz": tzinfo.key}
+        raise _Fail(value, "a ZoneInfo without a key (ZoneInfo.from_file) cannot be stored")
+    zone = _pytz_name(value)
+    if zone is not None:
+        return {"pytz": zone}
+    raise _Fail(
+        value,
+        f"its tzinfo ({_type_name(tzinfo)}) cannot be stored faithfully; use zoneinfo.ZoneInfo, "
+        "datetime.timezone or a pytz zone",
+    )
+
+
+def _pytz_name(value: dtm.datetime | dtm.time) -> str | None:
+    """The zone name of a datetime localized with pytz (None: not a pytz zone)."""
+    tzinfo = value.tzinfo
+    zone = getattr(tzinfo, "zone", None)
+    pytz: Any = sys.modules.get("pytz")
+    if pytz is None or not isinstance(tzinfo, pytz.BaseTzInfo) or type(zone) is not str:
+        return None
+    if not isinstance(value, dtm.datetime):
+        raise _Fail(value, "a time with a pytz zone cannot be stored (its offset is unknown)")
+    again = value.astimezone(dtm.timezone.utc).astimezone(pytz.timezone(zone))
+    if again.tzinfo is not tzinfo or again.replace(tzinfo=None) != value.replace(tzinfo=None):
+        raise _Fail(
+            value,
+            "its pytz zone was not set by zone.localize() (it has the zone's first offset, often "
+            "LMT); use zone.localize(naive) or a zoneinfo.ZoneInfo",
+        )
+    return zone
 
 
 def _enc_datetime(enc: _Encoder, value: dtm.datetime, depth: int) -> Any:
-    extra = _tz_fields(value.tzinfo)
+    extra = _tz_fields(value)
     if value.fold:
         extra["fold"] = 1
     return enc.tagged("datetime", depth, value, value=value.isoformat(), **extra)
@@ -468,7 +545,7 @@ def _enc_date(enc: _Encoder, value: dtm.date, depth: int) -> Any:
 
 
 def _enc_time(enc: _Encoder, value: dtm.time, depth: int) -> Any:
-    extra = _tz_fields(value.tzinfo)
+    extra = _tz_fields(value)
     if value.fold:
         extra["fold"] = 1
     return enc.tagged("time", depth, value, value=value.isoformat(), **extra)
@@ -623,7 +700,7 @@ def _enc_unsupported(_: _Encoder, value: Any, __: int) -> Any:
 
 
 _BASE_DISPATCH: dict[type, Callable[[_Encoder, Any, int], Any]] = {
-    str: _enc_plain,
+    str: _enc_str,
     bool: _enc_plain,
     float: _enc_plain,
     type(None): _enc_plain,
@@ -980,7 +1057,8 @@ def _dec_tz(doc: dict[str, Any], parsed: Any) -> Any:
         zone: Any = _pytz_zone(doc, _short_text(doc, "pytz"))
         if not isinstance(parsed, dtm.datetime) or parsed.utcoffset() is None:
             raise _Fail(doc, f"bad {doc[TAG]!r} value: a pytz zone without an offset")
-        parsed = parsed.astimezone(zone)  # pytz picks the zone's tzinfo of this offset
+        # via UTC: astimezone() returns a datetime unchanged when it already has this tzinfo
+        parsed = parsed.astimezone(dtm.timezone.utc).astimezone(zone)
     fold = doc.get("fold", 0)
     if fold not in (0, 1):
         raise _Fail(doc, f"bad {doc[TAG]!r} value: field 'fold' must be 0 or 1")
