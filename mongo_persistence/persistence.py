@@ -34,7 +34,7 @@ from mongo_persistence.errors import (
     PersistenceWriteError,
 )
 from mongo_persistence.store import Entry, MongoStore, short_error
-from mongo_persistence.tracker import Digests, digest_fields, path_safe
+from mongo_persistence.tracker import Digests, digest_fields, document_size, path_safe
 from mongo_persistence.uri import redact_uri
 
 __all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
@@ -321,6 +321,11 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         return encoded, extra
 
     def _digest(self, fields: dict[str, Any], entity: str, source: object = None) -> Digests:
+        return self._digest_sized(fields, entity, source)[0]
+
+    def _digest_sized(
+        self, fields: dict[str, Any], entity: str, source: object = None
+    ) -> tuple[Digests, int]:
         try:
             digests, size = digest_fields(fields)
         except UnicodeEncodeError as exc:
@@ -332,7 +337,18 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             raise EncodingError(entity, "", "dict", f"BSON cannot hold it: {exc}") from None
         if size > self.store.max_bson_size:
             raise DocumentTooLargeError(entity, size, self.store.max_bson_size)
-        return digests
+        return digests, size
+
+    def _check_size(
+        self, entity: str, doc_id: Any, field_name: str, size: int, extra: dict[str, Any]
+    ) -> None:
+        """Raises before sending when the document written would exceed the server's limit."""
+        try:
+            total = document_size(doc_id, field_name, size, extra)
+        except (InvalidDocument, OverflowError) as exc:
+            raise EncodingError(entity, "", "dict", f"BSON cannot hold it: {exc}") from None
+        if total > self.store.max_bson_size:
+            raise DocumentTooLargeError(entity, total, self.store.max_bson_size)
 
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         """Encodes and writes one user's, chat's or the bot's data."""
@@ -375,7 +391,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         extra = extra or {}
         if source is not None and not isinstance(source, dict):
             source = getattr(source, "__dict__", None)
-        digests = self._digest(data, entity, source)
+        digests, size = self._digest_sized(data, entity, source)
+        self._check_size(entity, doc_id, "data", size, extra)
         if extra:
             digests = {**digests, **{f"\x00{k}": v for k, v in self._digest(extra, entity).items()}}
         # merge: the keys are set onto the stored document, whose other keys are kept (lazy mode,
@@ -618,8 +635,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             return
         state = self.codec.encode(new_state, bot=self.bot, entity=entity)
         fields = {"state": state}
-        digests = self._digest(fields, entity, {"state": new_state})
+        digests, size = self._digest_sized(fields, entity, {"state": new_state})
         extra = {"name": name, "key": self.codec.encode(list(key), entity=entity)}
+        self._check_size(entity, doc_id, "", size, extra)
         await self.store.write(
             Entry(
                 "conversations",
