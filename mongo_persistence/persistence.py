@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import urllib.parse
 import warnings
 from collections.abc import Iterable
@@ -33,13 +32,14 @@ from mongo_persistence.errors import (
     PersistenceConnectionError,
     PersistenceWriteError,
 )
+from mongo_persistence.logs import get_logger
 from mongo_persistence.store import Entry, MongoStore, short_error
 from mongo_persistence.tracker import Digests, digest_fields, document_size, path_safe
 from mongo_persistence.uri import redact_uri
 
 __all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = get_logger(__name__)
 
 UD = TypeVar("UD")
 CD = TypeVar("CD")

@@ -14,6 +14,7 @@ import enum
 import logging
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -25,9 +26,11 @@ from mongo_persistence import (
     Codec,
     DecodingError,
     MongoPersistence,
+    PersistenceWriteError,
     TypeCodec,
 )
 from mongo_persistence.codec import MAX_DECODE_DEPTH
+from mongo_persistence.logs import LOG_LINE_MAX
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
 T = "__type__"
@@ -451,3 +454,52 @@ def test_what_the_codec_writes_still_loads() -> None:
     codec = Codec()
     value = {"c": Color.RED, "p": Pair(1, 2), "d": {1: "a"}, "r": {Raising.A: Pair(3, 4)}}
     assert codec.decode(codec.encode(value)) == value
+
+
+# ============================================================================ logs
+SECRETS = ["ada.private@example.org", "IBAN-DE00-SECRET", "diagnosis-SECRET"]
+
+
+def every_text(exc: BaseException) -> str:
+    return "\n".join([str(exc), repr(exc), *traceback.format_exception(exc)])
+
+
+async def test_no_log_record_holds_user_data_and_none_exceeds_the_cap(
+    make_persistence: Factory, db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A DBA adds a unique index: the refused writes are logged and raised with the entity, the
+    operation and the server's code and message, never the document (the driver's 'full error'
+    holds it whole). Skipped bad documents are logged without their content. Every line is capped,
+    also for an entity whose name alone is longer than the cap."""
+    caplog.set_level(logging.DEBUG)
+    email, iban, diagnosis = SECRETS
+    await db["user_data"].create_index("data.email", unique=True)
+    await db["conversations"].create_index("state", unique=True)
+    await db["chat_data"].insert_one(
+        {"_id": -5, "data": {"iban": iban, "bad": {T: "set", "value": diagnosis}}}
+    )
+    persistence = make_persistence(on_bad_document="skip")
+    assert await persistence.get_chat_data() == {}
+    await persistence.update_user_data(1, {"email": email, "iban": iban})
+    await persistence.update_conversation("n" * 5000, (1,), diagnosis)
+
+    results = await asyncio.gather(
+        persistence.update_user_data(2, {"email": email, "note": diagnosis}),
+        persistence.update_conversation("m" * 5000, (2,), diagnosis),
+        return_exceptions=True,
+    )
+    for error in results:
+        assert isinstance(error, PersistenceWriteError), error
+        assert "E11000" in error.reason and "11000" in error.reason
+        assert not any(secret in every_text(error) for secret in SECRETS), every_text(error)
+    assert "user_data[2]" in str(results[0]) and "replace" in str(results[0])
+
+    records = [r for r in caplog.records if r.name.startswith("mongo_persistence")]
+    assert any("user_data[2]" in r.getMessage() for r in records)
+    assert any("chat_data[-5]" in r.getMessage() for r in records)
+    assert any(r.getMessage().endswith("characters]") for r in records)  # the long names
+    for record in records:
+        message = record.getMessage()
+        assert len(message) <= LOG_LINE_MAX, len(message)
+        assert not any(secret in message for secret in SECRETS), message
+    await persistence.flush()
