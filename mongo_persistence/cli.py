@@ -51,6 +51,7 @@ from mongo_persistence.migrate import (
     load_pickle,
     migrate,
 )
+from mongo_persistence.names import check_database_name, check_namespace
 from mongo_persistence.persistence import DEFAULT_DATABASE, MongoPersistence, conversation_id
 from mongo_persistence.store import COLLECTIONS
 from mongo_persistence.transfer import (
@@ -157,6 +158,10 @@ async def connect(target: Target) -> AsyncIterator[tuple[Any, str]]:
     try:
         try:
             name = target.database or client.get_default_database(default=DEFAULT_DATABASE).name
+            try:
+                check_database_name(name, where=" in the connection string")
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
             database = client.get_database(name)
             await database.command("ping")
         except (InvalidURI, ConfigurationError) as exc:
@@ -320,7 +325,14 @@ def progress_option(function: F) -> F:
 
 
 def _target(uri: str, database: str | None, namespace: str | None, timeout: float) -> Target:
-    return Target(uri=uri, database=database or None, namespace=namespace or None, timeout=timeout)
+    """The target of a command; ``--namespace ''`` means no namespace."""
+    try:
+        if database is not None:
+            check_database_name(database)
+        namespace = check_namespace(namespace or None)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return Target(uri=uri, database=database, namespace=namespace, timeout=timeout)
 
 
 def _load_codecs(refs: Iterable[str], paths: Iterable[Path]) -> list[TypeCodec[Any]]:

@@ -9,8 +9,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final, TypeVar, overload
 
+import pymongo
 from bson.errors import InvalidDocument
 from pymongo import AsyncMongoClient
+from pymongo.database import Database as SyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
@@ -33,6 +35,7 @@ from mongo_persistence.errors import (
     PersistenceWriteError,
 )
 from mongo_persistence.logs import get_logger
+from mongo_persistence.names import check_database_name, check_namespace
 from mongo_persistence.store import Entry, MongoStore, short_error
 from mongo_persistence.tracker import Digests, digest_fields, document_size, path_safe
 from mongo_persistence.uri import redact_uri
@@ -76,6 +79,20 @@ def _new_instance(cls: Any) -> Any:
         return cls.__new__(cls)
 
 
+def _check_target(target: object, client_kwargs: dict[str, Any] | None) -> None:
+    """Refuses at once what would fail later: a synchronous client, ignored client_kwargs."""
+    if isinstance(target, pymongo.MongoClient | SyncDatabase):
+        raise TypeError(
+            f"MongoPersistence needs an async client: {type(target).__name__} is PyMongo's "
+            "synchronous API. Use pymongo.AsyncMongoClient (same arguments) instead."
+        )
+    if client_kwargs is not None and not isinstance(target, str):
+        raise TypeError(
+            "client_kwargs are only used when MongoPersistence creates the client from a URI; "
+            "pass these options to the client you hand in instead"
+        )
+
+
 def _is_mongomock(obj: object) -> bool:
     # mongomock-motor's classes pretend to be motor's: look through the whole MRO.
     return any(klass.__module__.startswith("mongomock") for klass in type(obj).__mro__)
@@ -100,9 +117,11 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             :class:`pymongo.AsyncMongoClient`, a motor ``AsyncIOMotorClient``, a
             mongomock-motor client, or an async database object of one of them (never closed here).
         database (:obj:`str`, optional): The database name. Defaults to the URI's database, else
-            :data:`DEFAULT_DATABASE`. Ignored when :paramref:`target` is a database.
+            :data:`DEFAULT_DATABASE`. Ignored when :paramref:`target` is a database. 1 to 63
+            bytes, without spaces, NUL, a slash, a backslash or any of ``. "$*<>:|?``.
         namespace (:obj:`str`, optional): Prefix of the collection names (``<namespace>.user_data``
             ...), so that several bots share one database without seeing each other's data.
+            1 to 64 letters, digits, ``_`` or ``-``.
         store_data (:class:`telegram.ext.PersistenceInput`, optional): Which kinds of data to
             store. All of them by default.
         update_interval (:obj:`int` | :obj:`float`, optional): Seconds between two persistence runs
@@ -128,7 +147,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         recovery_dir (:obj:`str` | :obj:`pathlib.Path`, optional): Where :meth:`flush` writes
             the recovery file. Defaults to the working directory.
         client_kwargs (:obj:`dict`, optional): Extra keyword arguments for
-            :class:`pymongo.AsyncMongoClient` when :paramref:`target` is a URI.
+            :class:`pymongo.AsyncMongoClient` when :paramref:`target` is a URI (a
+            :class:`TypeError` with a client or database handed in).
         on_bad_document (:obj:`str`, optional): What loading does with a user, chat or bot data
             document that cannot be decoded (see :class:`~mongo_persistence.DecodingError`).
             ``"raise"`` (the default): the error stops the loading (``application.initialize()``
@@ -220,10 +240,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         self.on_bad_document = on_bad_document
         self.bad_documents: dict[str, DecodingError] = {}
         self._bad: set[tuple[str, Any]] = set()
-        if namespace is not None and (
-            not namespace or "$" in namespace or "\x00" in namespace or namespace.startswith(".")
-        ):
-            raise ValueError(f"Invalid namespace {namespace!r}: use letters, digits, '_' or '-'")
+        namespace = check_namespace(namespace)
+        if database is not None:
+            check_database_name(database)
+        _check_target(target, client_kwargs)
         if pickle_fallback:
             warnings.warn(
                 "MongoPersistence(pickle_fallback=True): values of unsupported types are stored "
@@ -260,12 +280,13 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                     target, appname="mongo_persistence", **(client_kwargs or {})
                 )
                 default_db = self._own_client.get_default_database(default=DEFAULT_DATABASE).name
-                db = self._own_client[database or default_db]
             except (PyMongoError, ValueError, TypeError) as exc:
                 raise PersistenceConnectionError(
                     f"Invalid MongoDB connection string {redact_uri(target)}: "
                     f"{_scrub(str(exc), target)}"
                 ) from None
+            name = database or check_database_name(default_db, where=" in the connection string")
+            db = self._own_client[name]
         # Checked on the class: clients and databases answer any attribute with a sub-object.
         elif hasattr(type(target), "get_database"):
             db = target.get_database(database or DEFAULT_DATABASE)

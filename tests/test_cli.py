@@ -224,20 +224,20 @@ async def test_inspect_shows_every_namespace_or_the_one_asked_for(
     mongodb_uri: str, db_name: str, db: Any
 ) -> None:
     await migrate_fixture(mongodb_uri, db_name)
-    await migrate_fixture(mongodb_uri, db_name, "shop.bot")
+    await migrate_fixture(mongodb_uri, db_name, "shop-bot")
     result = await cli("inspect", "--uri", mongodb_uri, "-d", db_name)
     assert_clean(result)
     assert "no namespace:" in result.output
-    assert "namespace 'shop.bot':" in result.output
+    assert "namespace 'shop-bot':" in result.output
     lines = result.output.splitlines()
-    row = next(line for line in lines if line.strip().startswith("shop.bot.user_data"))
+    row = next(line for line in lines if line.strip().startswith("shop-bot.user_data"))
     count, data_size = row.split()[1:3]
     assert count == "2" and float(data_size) > 0
     assert any(line.split()[:2] == ["total", "8"] for line in lines)
 
-    only = await cli("inspect", "--uri", mongodb_uri, "-d", db_name, "-n", "shop.bot")
+    only = await cli("inspect", "--uri", mongodb_uri, "-d", db_name, "-n", "shop-bot")
     assert_clean(only)
-    assert "namespace 'shop.bot':" in only.output and "no namespace:" not in only.output
+    assert "namespace 'shop-bot':" in only.output and "no namespace:" not in only.output
 
     empty = await cli("inspect", "--uri", mongodb_uri, "-d", f"{db_name}_none")
     assert_clean(empty)
@@ -440,3 +440,16 @@ async def test_recover_loads_what_flush_could_not_save(
     again = await cli(*args)
     assert_clean(again)
     assert "skipped 2" in again.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "kwarg"),
+    [("-n", "shop bot", "namespace"), ("-n", "a.b", "namespace"), ("-n", "x/y", "namespace"),
+     ("-d", "a b", "database"), ("-d", "", "database"), ("-d", "a/b", "database")],
+)  # fmt: skip
+def test_names_are_checked_by_the_library_s_rule(option: str, value: str, kwarg: str) -> None:
+    with pytest.raises(ValueError) as info:
+        MongoPersistence("mongodb://127.0.0.1:1", **{kwarg: value})
+    result = invoke("inspect", "--uri", "mongodb://127.0.0.1:1", option, value)
+    assert_clean(result, 1)
+    assert result.output.strip() == f"Error: {info.value}"
