@@ -13,9 +13,7 @@ import contextlib
 import importlib
 import os
 import pprint
-import re
 import sys
-import urllib.parse
 import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
@@ -63,7 +61,7 @@ from mongo_persistence.transfer import (
     import_records,
     read_export,
 )
-from mongo_persistence.uri import redact_uri
+from mongo_persistence.uri import redact_text, redact_uri
 
 __all__ = ["main"]
 
@@ -98,26 +96,9 @@ class Target:
         """The URI without its password."""
         return redact_uri(self.uri)
 
-    def secrets(self) -> list[str]:
-        """The secret parts of the URI, as written and percent-decoded."""
-        found: list[str] = []
-        match = re.match(r"^mongodb(?:\+srv)?://([^@/]*)@", self.uri, re.IGNORECASE)
-        if match and ":" in match.group(1):
-            found.append(match.group(1).split(":", 1)[1])
-        found += re.findall(
-            r"(?:password|authMechanismProperties|tlsCertificateKeyFilePassword)=([^&]*)",
-            self.uri,
-            re.IGNORECASE,
-        )
-        decoded = [urllib.parse.unquote(secret) for secret in found]
-        return sorted({s for s in found + decoded if s}, key=len, reverse=True)
-
     def scrub(self, text: str) -> str:
-        """Removes the URI's password from a message and keeps its first line."""
-        text = text.replace(self.uri, self.redacted)
-        for secret in self.secrets():
-            text = text.replace(secret, "***")
-        return text.strip().split("\n", 1)[0]
+        """Removes the URI's secrets from a message (:func:`redact_text`); keeps its first line."""
+        return redact_text(text, self.uri).strip().split("\n", 1)[0]
 
     def describe(self, database: str) -> str:
         """``database 'x', namespace 'y' at mongodb://...`` for messages."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.parse
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,7 +37,7 @@ from mongo_persistence.logs import get_logger
 from mongo_persistence.names import check_database_name, check_namespace
 from mongo_persistence.store import Entry, MongoStore, short_error
 from mongo_persistence.tracker import Digests, digest_fields, document_size, path_safe
-from mongo_persistence.uri import redact_uri
+from mongo_persistence.uri import redact_text, redact_uri
 
 __all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
 
@@ -60,16 +59,6 @@ _CALLBACK_DATA_ID: Final = "callback_data"
 def conversation_id(name: str, key: ConversationKey) -> str:
     """The ``_id`` of a conversation document: ``'["name",chat_id,user_id]'`` (readable JSON)."""
     return json.dumps([name, *key], separators=(",", ":"), ensure_ascii=False, default=repr)
-
-
-def _scrub(message: str, uri: str) -> str:
-    """Removes the password of :paramref:`uri` from a driver's message about it."""
-    _, sep, rest = uri.partition("://")
-    userinfo = rest.rpartition("@")[0] if sep else ""
-    password = userinfo.partition(":")[2]
-    for secret in {password, urllib.parse.unquote(password)} - {""}:
-        message = message.replace(secret, "***")
-    return message
 
 
 def _new_instance(cls: Any) -> Any:
@@ -283,7 +272,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             except (PyMongoError, ValueError, TypeError) as exc:
                 raise PersistenceConnectionError(
                     f"Invalid MongoDB connection string {redact_uri(target)}: "
-                    f"{_scrub(str(exc), target)}"
+                    f"{redact_text(str(exc), target)}"
                 ) from None
             name = database or check_database_name(default_db, where=" in the connection string")
             db = self._own_client[name]
