@@ -453,3 +453,37 @@ def test_names_are_checked_by_the_library_s_rule(option: str, value: str, kwarg:
     result = invoke("inspect", "--uri", "mongodb://127.0.0.1:1", option, value)
     assert_clean(result, 1)
     assert result.output.strip() == f"Error: {info.value}"
+
+
+async def test_check_lists_the_bad_documents_without_their_content(
+    mongodb_uri: str, db_name: str, db: Any
+) -> None:
+    secret = "private-SECRET-value"
+    bad = {"x": {"__type__": "set", "value": secret}}
+    good = {"ok": {"__type__": "tuple", "value": [secret]}}
+    assert sys.modules.get("json.tool") is None
+    await db["user_data"].insert_many([{"_id": 1, "data": good}, {"_id": 2, "data": bad}])
+    await db["chat_data"].insert_one(
+        {"_id": -1, "data": {"e": {"__type__": "enum", "class": "json.tool:X", "name": secret}}}
+    )
+    await db["bot_data"].insert_one({"_id": "bot_data", "data": good})
+    await db["conversations"].insert_one(
+        {"_id": '["c",1]', "name": "c", "key": [1], "state": {"__type__": "int", "value": secret}}
+    )
+    result = await cli("check", "--uri", mongodb_uri, "-d", db_name)
+    assert_clean(result, 1)
+    assert "user_data[2]['x']: bad 'set' value: field 'value' must be an array" in result.output
+    assert "chat_data[-1]['e']: cannot find class 'json.tool:X'" in result.output
+    assert "conversations['[\"c\",1]']: bad 'int' value" in result.output
+    assert "Checked 5 documents: 3 bad." in result.output
+    assert "Error: 3 documents cannot be loaded" in result.output
+    assert "user_data[1]" not in result.output and "bot_data" not in result.output
+    assert secret not in result.output
+    assert sys.modules.get("json.tool") is None
+
+    await db["user_data"].delete_one({"_id": 2})
+    await db["chat_data"].delete_many({})
+    await db["conversations"].delete_many({})
+    fine = await cli("check", "--uri", mongodb_uri, "-d", db_name)
+    assert_clean(fine)
+    assert "Checked 2 documents: none bad." in fine.output
