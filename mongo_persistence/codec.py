@@ -850,21 +850,38 @@ class _InterruptWatch:
     never a real one.
     """
 
-    active = False
+    users = 0
     count = 0
+    installed: tuple[Any, Any] | None = None
+
+    @classmethod
+    def restore(cls) -> None:
+        """Puts the program's handler back once no block watches any more."""
+        if cls.users or cls.installed is None:
+            return
+        counting, previous = cls.installed
+        cls.installed = None
+        if signal.getsignal(signal.SIGINT) is counting:
+            signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
 def watching_interrupts() -> Iterator[None]:
     """Counts the SIGINTs delivered while the block runs (see :class:`_InterruptWatch`).
 
-    Re-entrant; does nothing outside the main thread or when SIGINT has no Python handler.
+    Re-entrant, also across concurrent tasks (the handler is restored when the last block ends);
+    does nothing outside the main thread or when SIGINT has no Python handler.
     """
-    if _InterruptWatch.active or threading.current_thread() is not threading.main_thread():
-        yield
+    if _InterruptWatch.users:
+        _InterruptWatch.users += 1
+        try:
+            yield
+        finally:
+            _InterruptWatch.users -= 1
+            _InterruptWatch.restore()
         return
     previous = signal.getsignal(signal.SIGINT)
-    if not callable(previous):
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
         yield
         return
 
@@ -877,13 +894,13 @@ def watching_interrupts() -> Iterator[None]:
     except ValueError:  # not the main interpreter
         yield
         return
-    _InterruptWatch.active = True
+    _InterruptWatch.users = 1
+    _InterruptWatch.installed = (counting, previous)
     try:
         yield
     finally:
-        _InterruptWatch.active = False
-        if signal.getsignal(signal.SIGINT) is counting:
-            signal.signal(signal.SIGINT, previous)
+        _InterruptWatch.users -= 1
+        _InterruptWatch.restore()
 
 
 def _must_propagate(exc: BaseException, interrupts_before: int) -> bool:
