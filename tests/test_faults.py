@@ -229,14 +229,16 @@ async def test_kept_writes_go_out_with_the_next_persistence_run(
     # PTB calls update_bot_data in every run, changed or not: that run takes the kept writes along.
     await persistence.update_bot_data({})
     assert persistence.store.pending_count == 0
+    # update_bot_data returns once bot_data is acknowledged; the kept writes it took along may
+    # still be in flight (other collections): flush() waits for them.
+    await persistence.flush()
+    assert persistence.last_recovery_file is None
     assert await raw.user_data.find_one({"_id": 1}) is None
     assert (await raw.user_data.find_one({"_id": 2}))["data"] == {"v": 2}
     assert await raw.conversations.find_one({"_id": conversation_id("talk", (1, 1))}) is None
     assert (await raw.conversations.find_one({"_id": conversation_id("talk", (2, 2))}))[
         "state"
     ] == 5
-    await persistence.flush()
-    assert persistence.last_recovery_file is None
 
 
 async def test_the_newest_kept_write_wins(live: LocalServer, make: Factory, raw: Any) -> None:
