@@ -262,19 +262,24 @@ class Codec:
             :class:`mongo_persistence.DecodingError`: A tagged value cannot be restored. The
                 message names the entity and the path, never the document's values.
         """
+        if _InterruptWatch.users:  # the loading loop watches already (the common case)
+            return self._decode(value, bot, entity)
         with watching_interrupts():
-            decoder = _Decoder(self, bot)
-            try:
-                return decoder.dec(value)
-            except _Fail as exc:
-                raise DecodingError(entity, "".join(reversed(exc.path)), exc.reason) from None
-            except BaseException as exc:
-                if _must_propagate(exc, decoder.interrupts):
-                    raise
-                reason = f"decoding raised {type(exc).__name__}"
-                if isinstance(exc, RecursionError):
-                    reason = "nested too deeply to decode"
-                raise DecodingError(entity, "", reason) from None
+            return self._decode(value, bot, entity)
+
+    def _decode(self, value: Any, bot: Bot | None, entity: str) -> Any:
+        decoder = _Decoder(self, bot)
+        try:
+            return decoder.dec(value)
+        except _Fail as exc:
+            raise DecodingError(entity, "".join(reversed(exc.path)), exc.reason) from None
+        except BaseException as exc:
+            if _must_propagate(exc, decoder.interrupts):
+                raise
+            reason = f"decoding raised {type(exc).__name__}"
+            if isinstance(exc, RecursionError):
+                reason = "nested too deeply to decode"
+            raise DecodingError(entity, "", reason) from None
 
 
 class _Encoder:

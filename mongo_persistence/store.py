@@ -36,6 +36,7 @@ from pymongo.errors import (
 )
 from pymongo.write_concern import WriteConcern
 
+from mongo_persistence.codec import watching_interrupts
 from mongo_persistence.errors import PersistenceConnectionError, PersistenceWriteError
 from mongo_persistence.logs import get_logger
 from mongo_persistence.tracker import Digests, StateTracker
@@ -244,11 +245,16 @@ class MongoStore:
     async def iter_documents(
         self, kind: str, query: Mapping[str, Any] | None = None
     ) -> AsyncIterator[Any]:
-        """Streams the documents of a collection in large batches."""
+        """Streams the documents of a collection in large batches.
+
+        While it runs, a real Ctrl-C is told from a :class:`KeyboardInterrupt` raised by code run
+        while decoding (:func:`~mongo_persistence.codec.watching_interrupts`), once for the loop.
+        """
         await self.ensure_ready()
         cursor = self.collection(kind).find(dict(query or {}), batch_size=_READ_BATCH)
-        async for doc in cursor:
-            yield doc
+        with watching_interrupts():
+            async for doc in cursor:
+                yield doc
 
     async def find_one(self, kind: str, doc_id: Any) -> Any:
         """Reads one document by ``_id``."""
