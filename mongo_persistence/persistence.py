@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from collections.abc import Iterable
@@ -484,22 +485,26 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
     async def _load_all(self, kind: str, cls: Any) -> dict[int, Any]:
         out: dict[int, Any] = {}
+        # One watch for the loop (not a signal-handler swap per document); closing the cursor
+        # on any error, a real Ctrl-C included.
+        documents = contextlib.aclosing(self.store.iter_documents(kind))
         with watching_interrupts():
-            async for doc in self.store.iter_documents(kind):
-                doc_id = doc["_id"]
-                if not isinstance(doc_id, int) or isinstance(doc_id, bool):
-                    _LOGGER.warning(
-                        "Ignoring a %s document whose _id is a %s, not an int",
-                        kind,
-                        type(doc_id).__name__,
-                    )
-                    continue
-                key = int(doc_id)
-                loaded = self._decode_or_skip(doc, kind, key, f"{kind}[{key}]")
-                if loaded is _SKIPPED:
-                    continue
-                out[key] = loaded
-                self._track_loaded(kind, doc)
+            async with documents as docs:
+                async for doc in docs:
+                    doc_id = doc["_id"]
+                    if not isinstance(doc_id, int) or isinstance(doc_id, bool):
+                        _LOGGER.warning(
+                            "Ignoring a %s document whose _id is a %s, not an int",
+                            kind,
+                            type(doc_id).__name__,
+                        )
+                        continue
+                    key = int(doc_id)
+                    loaded = self._decode_or_skip(doc, kind, key, f"{kind}[{key}]")
+                    if loaded is _SKIPPED:
+                        continue
+                    out[key] = loaded
+                    self._track_loaded(kind, doc)
         return out
 
     # ================================================================ get_*

@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -36,7 +36,6 @@ from pymongo.errors import (
 )
 from pymongo.write_concern import WriteConcern
 
-from mongo_persistence.codec import watching_interrupts
 from mongo_persistence.errors import PersistenceConnectionError, PersistenceWriteError
 from mongo_persistence.logs import get_logger
 from mongo_persistence.tracker import Digests, StateTracker
@@ -244,17 +243,18 @@ class MongoStore:
     # ------------------------------------------------------------------ reads
     async def iter_documents(
         self, kind: str, query: Mapping[str, Any] | None = None
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Streams the documents of a collection in large batches.
 
-        While it runs, a real Ctrl-C is told from a :class:`KeyboardInterrupt` raised by code run
-        while decoding (:func:`~mongo_persistence.codec.watching_interrupts`), once for the loop.
+        Closing the generator (``contextlib.aclosing``) closes the cursor.
         """
         await self.ensure_ready()
         cursor = self.collection(kind).find(dict(query or {}), batch_size=_READ_BATCH)
-        with watching_interrupts():
+        try:
             async for doc in cursor:
                 yield doc
+        finally:
+            await cursor.close()
 
     async def find_one(self, kind: str, doc_id: Any) -> Any:
         """Reads one document by ``_id``."""
