@@ -399,6 +399,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         source: object = None,
         merge: bool = False,
     ) -> None:
+        if (kind, doc_id) in self._bad:
+            raise BadDocumentError(entity)
         extra = extra or {}
         if source is not None and not isinstance(source, dict):
             source = getattr(source, "__dict__", None)
@@ -694,6 +696,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
     # ================================================================ refresh_*
     async def _refresh(self, kind: str, doc_id: Any, target: Any) -> None:
+        if (kind, doc_id) in self._bad:
+            return  # a skipped document is neither read again nor written
         cls = self._classes[kind]
         entity = "bot_data" if kind == "bot_data" else f"{kind}[{doc_id}]"
         loaded = self._loaded.get(kind)
@@ -737,10 +741,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         local, extra = self._encode_entity(target, entity)
         local_digests = self._digest(local, entity, target)
         known = tracker.known(kind, doc_id)
-        doc = await self.store.find_one(kind, doc_id)
-        stored: dict[str, Any] = doc.get("data", {}) if doc is not None else {}
-        if not isinstance(stored, dict):
-            raise DecodingError(entity, "", "its 'data' field is not a document")
+        read = await self._read_for_sync(kind, doc_id, entity)
+        if read is None:
+            return  # found bad now: left as it is, the bot's changes are not merged into it
+        doc, stored = read
         if known is None:  # never read nor written: every key the bot holds is its change
             set_keys = list(local_digests)
             unset_keys: list[str] = []
@@ -774,6 +778,22 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         attrs = extra or ({"attrs": doc["attrs"]} if doc is not None and "attrs" in doc else {})
         fresh = self._decode_entity({"data": merged, **attrs}, cls, entity)
         self._fill_in_place(target, fresh, replace=True)
+
+    async def _read_for_sync(
+        self, kind: str, doc_id: Any, entity: str
+    ) -> tuple[Any, dict[str, Any]] | None:
+        """Reads the document and its ``data``; :obj:`None` when it is skipped as bad."""
+        doc = await self.store.find_one(kind, doc_id)
+        if (
+            doc is not None
+            and self.on_bad_document == "skip"
+            and self._decode_or_skip(doc, kind, doc_id, entity) is _SKIPPED
+        ):
+            return None
+        stored = doc.get("data", {}) if doc is not None else {}
+        if not isinstance(stored, dict):
+            raise DecodingError(entity, "", "its 'data' field is not a document")
+        return doc, stored
 
     async def refresh_user_data(self, user_id: int, user_data: UD) -> None:
         """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one user's data, in place.

@@ -471,3 +471,24 @@ async def test_no_log_record_holds_user_data_and_none_exceeds_the_cap(
         assert len(message) <= LOG_LINE_MAX, len(message)
         assert not any(secret in message for secret in SECRETS), message
     await persistence.flush()
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+async def test_skip_with_refresh_never_merges_into_the_bad_document(
+    lazy: bool, make_persistence: Factory, db: Any
+) -> None:
+    """refresh=True writes the bot's changed keys before reading: never into a skipped document,
+    whether it was found bad at start-up (eager) or at its first update (lazy)."""
+    bad = {"x": {T: "tuple", "value": "1,2"}, "keep": "me"}
+    await db["user_data"].insert_one({"_id": 2, "data": bad})
+    persistence = make_persistence(on_bad_document="skip", refresh=True, lazy=lazy)
+    assert await persistence.get_user_data() == {}
+    user: dict[str, Any] = {"new": 1}
+    await persistence.refresh_user_data(2, user)
+    assert user == {"new": 1}
+    assert list(persistence.bad_documents) == ["user_data[2]"]
+    with pytest.raises(BadDocumentError):
+        await persistence.update_user_data(2, user)
+    await persistence.refresh_user_data(2, user)
+    assert (await db["user_data"].find_one({"_id": 2}))["data"] == bad
+    await persistence.flush()
