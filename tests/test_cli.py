@@ -479,6 +479,9 @@ async def test_check_lists_the_bad_documents_without_their_content(
     assert "Error: 3 documents cannot be loaded" in result.output
     assert "user_data[1]" not in result.output and "bot_data" not in result.output
     assert secret not in result.output
+    inspected = await cli("inspect", "--uri", mongodb_uri, "-d", db_name, "chat", "-1")
+    assert "cannot find class 'json.tool:X'" in inspected.output, inspected.output
+    assert secret not in inspected.output.split("raw", 1)[0]  # the decoded part
     assert sys.modules.get("json.tool") is None
 
     await db["user_data"].delete_one({"_id": 2})
