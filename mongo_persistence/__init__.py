@@ -7,6 +7,7 @@ acknowledged, coalesced and never silently lost.
 from mongo_persistence._version import __version__
 from mongo_persistence.codec import Codec, TypeCodec
 from mongo_persistence.errors import (
+    BadDocumentError,
     DecodingError,
     DocumentTooLargeError,
     EncodingError,
@@ -20,6 +21,7 @@ from mongo_persistence.uri import redact_uri
 
 __all__ = [
     "DEFAULT_DATABASE",
+    "BadDocumentError",
     "Codec",
     "DecodingError",
     "DocumentTooLargeError",

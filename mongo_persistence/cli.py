@@ -1,8 +1,9 @@
 """The ``mongo-persistence`` command (also ``python -m mongo_persistence``).
 
 Commands: ``migrate`` (from PTB's PicklePersistence or DictPersistence JSON), ``inspect``,
-``export``, ``import`` and ``recover``. Every command takes ``--uri`` (or the environment variable
-``MONGODB_URI``), ``--database``, ``--namespace`` and ``--timeout``. Passwords are never printed.
+``check``, ``export``, ``import`` and ``recover``. Every command takes ``--uri`` (or the
+environment variable ``MONGODB_URI``), ``--database``, ``--namespace`` and ``--timeout``.
+Passwords are never printed.
 Expected errors end with a one-line message and exit status 1 (2 for a wrong command line).
 """
 
@@ -13,9 +14,7 @@ import contextlib
 import importlib
 import os
 import pprint
-import re
 import sys
-import urllib.parse
 import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 
 from mongo_persistence._version import __version__
 from mongo_persistence.codec import Codec, TypeCodec
-from mongo_persistence.errors import MongoPersistenceError
+from mongo_persistence.errors import DecodingError, MongoPersistenceError
 from mongo_persistence.migrate import (
     DICT_JSON_FILES,
     KINDS,
@@ -51,6 +50,7 @@ from mongo_persistence.migrate import (
     load_pickle,
     migrate,
 )
+from mongo_persistence.names import check_database_name, check_namespace
 from mongo_persistence.persistence import DEFAULT_DATABASE, MongoPersistence, conversation_id
 from mongo_persistence.store import COLLECTIONS
 from mongo_persistence.transfer import (
@@ -62,7 +62,7 @@ from mongo_persistence.transfer import (
     import_records,
     read_export,
 )
-from mongo_persistence.uri import redact_uri
+from mongo_persistence.uri import redact_text, redact_uri
 
 __all__ = ["main"]
 
@@ -97,26 +97,9 @@ class Target:
         """The URI without its password."""
         return redact_uri(self.uri)
 
-    def secrets(self) -> list[str]:
-        """The secret parts of the URI, as written and percent-decoded."""
-        found: list[str] = []
-        match = re.match(r"^mongodb(?:\+srv)?://([^@/]*)@", self.uri, re.IGNORECASE)
-        if match and ":" in match.group(1):
-            found.append(match.group(1).split(":", 1)[1])
-        found += re.findall(
-            r"(?:password|authMechanismProperties|tlsCertificateKeyFilePassword)=([^&]*)",
-            self.uri,
-            re.IGNORECASE,
-        )
-        decoded = [urllib.parse.unquote(secret) for secret in found]
-        return sorted({s for s in found + decoded if s}, key=len, reverse=True)
-
     def scrub(self, text: str) -> str:
-        """Removes the URI's password from a message and keeps its first line."""
-        text = text.replace(self.uri, self.redacted)
-        for secret in self.secrets():
-            text = text.replace(secret, "***")
-        return text.strip().split("\n", 1)[0]
+        """Removes the URI's secrets from a message (:func:`redact_text`); keeps its first line."""
+        return redact_text(text, self.uri).strip().split("\n", 1)[0]
 
     def describe(self, database: str) -> str:
         """``database 'x', namespace 'y' at mongodb://...`` for messages."""
@@ -157,6 +140,10 @@ async def connect(target: Target) -> AsyncIterator[tuple[Any, str]]:
     try:
         try:
             name = target.database or client.get_default_database(default=DEFAULT_DATABASE).name
+            try:
+                check_database_name(name, where=" in the connection string")
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
             database = client.get_database(name)
             await database.command("ping")
         except (InvalidURI, ConfigurationError) as exc:
@@ -320,7 +307,14 @@ def progress_option(function: F) -> F:
 
 
 def _target(uri: str, database: str | None, namespace: str | None, timeout: float) -> Target:
-    return Target(uri=uri, database=database or None, namespace=namespace or None, timeout=timeout)
+    """The target of a command; ``--namespace ''`` means no namespace."""
+    try:
+        if database is not None:
+            check_database_name(database)
+        namespace = check_namespace(namespace or None)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return Target(uri=uri, database=database, namespace=namespace, timeout=timeout)
 
 
 def _load_codecs(refs: Iterable[str], paths: Iterable[Path]) -> list[TypeCodec[Any]]:
@@ -757,6 +751,85 @@ def _indent(text: str) -> str:
 
 
 # ====================================================================== export / import
+@main.command(name="check")
+@codec_options
+@connection_options
+def check_command(
+    *,
+    codec_refs: tuple[str, ...],
+    pickle_fallback: bool,
+    pythonpath: tuple[Path, ...],
+    uri: str,
+    database: str | None,
+    namespace: str | None,
+    timeout: float,
+) -> None:
+    """List the documents of a namespace that the bot cannot load.
+
+    Every document is decoded as the bot loads it (give the same --codec options as the bot);
+    nothing is written and nothing is imported. Each bad document is listed with its entity, the
+    path of the value at fault and what is wrong, never its content. Exit status 1 when there is
+    any (MongoPersistence(on_bad_document="raise") would not start; "skip" starts without them).
+    """
+    target = _target(uri, database, namespace, timeout)
+    codecs = _load_codecs(codec_refs, pythonpath)
+
+    async def run() -> tuple[int, list[str]]:
+        async with connect(target) as (db, name):
+            persistence = _persistence(db, target, codecs=codecs, pickle_fallback=pickle_fallback)
+            click.echo(f"Checking {target.describe(name)}")
+            return await _check_documents(persistence)
+
+    checked, problems = _run(target, run())
+    for problem in problems:
+        click.echo(f"  {problem}")
+    click.echo(f"Checked {_plural(checked, 'document')}: {len(problems) or 'none'} bad.")
+    if problems:
+        raise CliError(f"{_plural(len(problems), 'document')} cannot be loaded (listed above).")
+
+
+async def _check_documents(persistence: MongoPersistence[Any, Any, Any]) -> tuple[int, list[str]]:
+    """Decodes every document of the persistence's namespace; returns (count, problems)."""
+    checked = 0
+    problems: list[str] = []
+    for kind in COLLECTIONS:
+        async for doc in persistence.store.iter_documents(kind):
+            checked += 1
+            problem = _document_problem(persistence, kind, doc)
+            if problem is not None:
+                problems.append(problem)
+    return checked, problems
+
+
+def _document_problem(
+    persistence: MongoPersistence[Any, Any, Any], kind: str, doc: dict[str, Any]
+) -> str | None:
+    """What keeps the bot from loading a document, or :obj:`None`."""
+    codec = persistence.codec
+    doc_id = doc.get("_id")
+    entity = f"{kind}[{doc_id!r}]" if kind in ("user_data", "chat_data") else kind
+    try:
+        if kind in ("user_data", "chat_data") and (type(doc_id) is not int):
+            return (
+                f"{entity}: its _id is a {type(doc_id).__name__}, not an int (the bot ignores it)"
+            )
+        if kind == "conversations":
+            entity = f"conversations[{doc_id!r}]"
+            if not isinstance(doc.get("key"), list) or "state" not in doc:
+                return f"{entity}: not a conversation document (a 'key' array and a 'state')"
+            codec.decode(doc["key"], entity=entity)
+            codec.decode(doc["state"], entity=entity)
+            return None
+        if not isinstance(doc.get("data", {}), dict):
+            return f"{entity}: its 'data' field is {type(doc['data']).__name__}, not a document"
+        codec.decode(doc.get("data", {}), entity=entity)
+        if "attrs" in doc:
+            codec.decode(doc["attrs"], entity=f"{entity}.attrs")
+    except DecodingError as exc:
+        return f"{exc.entity}{exc.path}: {exc.reason}"
+    return None
+
+
 @main.command(name="export")
 @click.option(
     "--output",

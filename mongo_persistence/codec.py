@@ -10,15 +10,21 @@ type.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dtm
 import decimal
 import enum
+import os
 import pickle
+import re
+import signal
 import sys
+import threading
+import types
 import uuid
 import warnings
 import zoneinfo
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
@@ -29,7 +35,7 @@ from telegram.warnings import PTBUserWarning
 
 from mongo_persistence.errors import DecodingError, EncodingError
 
-__all__ = ["TAG", "Codec", "TypeCodec"]
+__all__ = ["TAG", "Codec", "TypeCodec", "resolve_class", "resolve_name", "watching_interrupts"]
 
 TAG: Final = "__type__"
 """The key that marks a tagged sub-document."""
@@ -99,31 +105,18 @@ def _class_ref(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _resolve_class(ref: str) -> type:
-    """Finds ``module:qualname`` among the modules the program has already imported.
-
-    Only already imported modules (or submodules of imported packages) are looked at, so a crafted
-    document cannot make the bot import arbitrary code.
-    """
-    module_name, _, qualname = ref.partition(":")
-    module = sys.modules.get(module_name)
-    if module is None:
-        top = module_name.partition(".")[0]
-        if top not in sys.modules:
-            raise LookupError(f"module {module_name!r} is not imported by the program")
-        import importlib
-
-        module = importlib.import_module(module_name)
-    obj: Any = module
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    if not isinstance(obj, type):
-        raise LookupError(f"{ref!r} is not a class")
-    return obj
+_KEY_REPR_MAX: Final = 80
+"""Longer keys are shortened in paths, so that an error message stays short."""
 
 
 def _key_repr(key: object) -> str:
-    return f"[{key!r}]"
+    try:
+        shown = repr(key)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        return f"[<{_type_name(key)} of {key.bit_length() if isinstance(key, int) else '?'} bits>]"
+    if len(shown) > _KEY_REPR_MAX:
+        shown = f"{shown[: _KEY_REPR_MAX - 8]}...{shown[-4:]}"
+    return f"[{shown}]"
 
 
 def find_unencodable_text(  # noqa: PLR0911
@@ -258,14 +251,35 @@ class Codec:
                 it and the bot placeholder becomes this bot.
             entity (:obj:`str`, optional): Names the value in error messages.
 
+        Nothing read is imported or run: classes are looked up only among the modules the program
+        imported (:func:`resolve_name`), every tagged value's fields are checked before anything is
+        built from them, and whatever code the value's own types run (an enum's ``_missing_``, a
+        :class:`TypeCodec`, ``de_json``) cannot raise anything but a
+        :class:`~mongo_persistence.DecodingError`, even :class:`SystemExit`. Only a real Ctrl-C
+        (a SIGINT received while decoding) propagates as :class:`KeyboardInterrupt`.
+
         Raises:
-            :class:`mongo_persistence.DecodingError`: A tagged value cannot be restored.
+            :class:`mongo_persistence.DecodingError`: A tagged value cannot be restored. The
+                message names the entity and the path, never the document's values.
         """
+        if _InterruptWatch.users:  # the loading loop watches already (the common case)
+            return self._decode(value, bot, entity)
+        with watching_interrupts():
+            return self._decode(value, bot, entity)
+
+    def _decode(self, value: Any, bot: Bot | None, entity: str) -> Any:
         decoder = _Decoder(self, bot)
         try:
             return decoder.dec(value)
         except _Fail as exc:
             raise DecodingError(entity, "".join(reversed(exc.path)), exc.reason) from None
+        except BaseException as exc:
+            if _must_propagate(exc, decoder.interrupts):
+                raise
+            reason = f"decoding raised {type(exc).__name__}"
+            if isinstance(exc, RecursionError):
+                reason = "nested too deeply to decode"
+            raise DecodingError(entity, "", reason) from None
 
 
 class _Encoder:
@@ -305,6 +319,8 @@ class _Encoder:
             for index, item in enumerate(items):  # noqa: B007 - index is read on failure
                 kind = type(item)
                 if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
+                    if kind is str and not item.isascii():
+                        _check_text(item)
                     append(item)
                 else:
                     append(enc(item, inner))
@@ -326,7 +342,32 @@ def _enc_plain(_: _Encoder, value: Any, __: int) -> Any:
 def _enc_int(enc: _Encoder, value: int, depth: int) -> Any:
     if _INT64_MIN <= value <= _INT64_MAX:
         return value
-    return enc.tagged("int", depth, value, value=str(value))
+    return enc.tagged("int", depth, value, value=_int_to_text(value))
+
+
+def _int_to_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # over sys.get_int_max_str_digits(): loading would refuse it too
+        raise _Fail(
+            value,
+            f"an int of more than {sys.get_int_max_str_digits()} digits cannot be stored "
+            "(Python's limit for int/str conversion, sys.set_int_max_str_digits())",
+        ) from None
+
+
+def _check_text(text: str, what: str = "text") -> None:
+    """Fails on a string UTF-8 cannot encode (a lone surrogate): BSON holds UTF-8 text."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise _Fail(text, f"the {what} cannot be stored as UTF-8 ({exc.reason})") from None
+
+
+def _enc_str(_: _Encoder, value: str, __: int) -> Any:
+    if not value.isascii():
+        _check_text(value)
+    return value
 
 
 def _safe_key(key: object) -> bool:
@@ -346,8 +387,12 @@ def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa:
         for key, item in value.items():
             if type(key) is not str or key[:1] == "$" or key == TAG or "\x00" in key:
                 break
+            if not key.isascii():
+                _check_text(key, "key")
             kind = type(item)
             if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
+                if kind is str and not item.isascii():
+                    _check_text(item)
                 if out is not None:
                     out[key] = item
                 continue
@@ -366,7 +411,7 @@ def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa:
                 raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
             out = {}
             for key, item in value.items():
-                out[str(key)] = sub(item, inner + 1)
+                out[_int_to_text(key)] = sub(item, inner + 1)
             return {TAG: "intdict", "value": out}
         # Mixed keys: the str keys stay a readable sub-document, the others become [key, value]
         # pairs: {"__type__": "dict", "value": {"name": ...}, "items": [[3, ...]]}.
@@ -376,6 +421,7 @@ def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa:
         items = []
         for key, item in value.items():
             if _safe_key(key):
+                _check_text(key, "key")
                 plain[key] = sub(item, inner + 1)
             else:
                 items.append([sub(key, inner + 2), sub(item, inner + 2)])
@@ -408,6 +454,8 @@ def _enc_list(enc: _Encoder, value: list[Any], depth: int) -> Any:
         for index, item in enumerate(value):
             kind = type(item)
             if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
+                if kind is str and not item.isascii():
+                    _check_text(item)
                 if out is not None:
                     out.append(item)
                 continue
@@ -449,18 +497,51 @@ def _enc_bytearray(enc: _Encoder, value: bytearray, depth: int) -> Any:
     return enc.tagged("bytearray", depth, value, value=bytes(value))
 
 
-def _tz_fields(tzinfo: dtm.tzinfo | None) -> dict[str, Any]:
-    if isinstance(tzinfo, zoneinfo.ZoneInfo) and tzinfo.key:
-        return {"tz": tzinfo.key}
+def _tz_fields(value: dtm.datetime | dtm.time) -> dict[str, Any]:
+    """How the zone of a datetime or time is stored, so that it loads as the same zone."""
+    tzinfo = value.tzinfo
+    if tzinfo is None:
+        return {}
     if type(tzinfo) is dtm.timezone:
         name = tzinfo.tzname(None)
         if name != dtm.timezone(tzinfo.utcoffset(None)).tzname(None):
             return {"tzname": name}  # a named fixed offset, e.g. timezone(-5h, "EST")
-    return {}
+        return {}
+    if type(tzinfo) is zoneinfo.ZoneInfo:
+        if tzinfo.key:
+            return {"tz": tzinfo.key}
+        raise _Fail(value, "a ZoneInfo without a key (ZoneInfo.from_file) cannot be stored")
+    zone = _pytz_name(value)
+    if zone is not None:
+        return {"pytz": zone}
+    raise _Fail(
+        value,
+        f"its tzinfo ({_type_name(tzinfo)}) cannot be stored faithfully; use zoneinfo.ZoneInfo, "
+        "datetime.timezone or a pytz zone",
+    )
+
+
+def _pytz_name(value: dtm.datetime | dtm.time) -> str | None:
+    """The zone name of a datetime localized with pytz (None: not a pytz zone)."""
+    tzinfo = value.tzinfo
+    zone = getattr(tzinfo, "zone", None)
+    pytz: Any = sys.modules.get("pytz")
+    if pytz is None or not isinstance(tzinfo, pytz.BaseTzInfo) or type(zone) is not str:
+        return None
+    if not isinstance(value, dtm.datetime):
+        raise _Fail(value, "a time with a pytz zone cannot be stored (its offset is unknown)")
+    again = value.astimezone(dtm.timezone.utc).astimezone(pytz.timezone(zone))
+    if again.tzinfo is not tzinfo or again.replace(tzinfo=None) != value.replace(tzinfo=None):
+        raise _Fail(
+            value,
+            "its pytz zone was not set by zone.localize() (it has the zone's first offset, often "
+            "LMT); use zone.localize(naive) or a zoneinfo.ZoneInfo",
+        )
+    return zone
 
 
 def _enc_datetime(enc: _Encoder, value: dtm.datetime, depth: int) -> Any:
-    extra = _tz_fields(value.tzinfo)
+    extra = _tz_fields(value)
     if value.fold:
         extra["fold"] = 1
     return enc.tagged("datetime", depth, value, value=value.isoformat(), **extra)
@@ -471,7 +552,7 @@ def _enc_date(enc: _Encoder, value: dtm.date, depth: int) -> Any:
 
 
 def _enc_time(enc: _Encoder, value: dtm.time, depth: int) -> Any:
-    extra = _tz_fields(value.tzinfo)
+    extra = _tz_fields(value)
     if value.fold:
         extra["fold"] = 1
     return enc.tagged("time", depth, value, value=value.isoformat(), **extra)
@@ -648,7 +729,7 @@ def _enc_unsupported(_: _Encoder, value: Any, __: int) -> Any:
 
 
 _BASE_DISPATCH: dict[type, Callable[[_Encoder, Any, int], Any]] = {
-    str: _enc_plain,
+    str: _enc_str,
     bool: _enc_plain,
     float: _enc_plain,
     type(None): _enc_plain,
@@ -684,6 +765,182 @@ _BASE_DISPATCH: dict[type, Callable[[_Encoder, Any, int], Any]] = {
 # ==================================================================== decoding
 _NEEDS_DECODING: Final = frozenset({dict, list, Int64, Binary})
 
+MAX_DECODE_DEPTH: Final = 100
+"""The deepest nesting of documents and arrays :meth:`Codec.decode` accepts (MongoDB's limit).
+
+Anything this library wrote is well within it; a deeper value (from a server that accepts more)
+is a :class:`~mongo_persistence.DecodingError`, never a :class:`RecursionError`."""
+
+_MISSING: Final = object()
+_STR: Final = (str,)
+_INT: Final = (int, Int64)
+_LIST: Final = (list,)
+_DICT: Final = (dict,)
+_BYTES: Final = (bytes, Binary)
+_ANY: Final = ()
+_INT_TEXT: Final = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_ZONE_KEY: Final = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*")
+_SHORT_TEXT: Final = 64
+"""The longest text field of a date, time or zone a tag may hold."""
+
+_BSON_NAMES: Final[dict[type, str]] = {
+    str: "a string",
+    int: "an int",
+    Int64: "an int",
+    float: "a double",
+    bool: "a bool",
+    type(None): "null",
+    dict: "a document",
+    list: "an array",
+    bytes: "binary data",
+    Binary: "binary data",
+}
+
+
+def _bson_name(value: object) -> str:
+    return _BSON_NAMES.get(type(value), type(value).__name__)
+
+
+def _brief(text: object, limit: int = 60) -> str:
+    """A short repr of a name read from a document (tags, classes, codecs), for messages."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else f"{shown[: limit - 4]}...{shown[-1]}"
+
+
+def resolve_name(ref: str) -> object:
+    """Finds ``"module:qualname"`` among the modules the program has already imported.
+
+    Nothing is imported and no code runs: the module must be in :data:`sys.modules`, and each part
+    of the qualified name is looked up in the ``__dict__`` of the module or of the class (and its
+    bases), so no module ``__getattr__``, property or other descriptor is called.
+
+    Args:
+        ref (:obj:`str`): E.g. ``"mybot.states:State"``, as written by the codec.
+
+    Returns:
+        :class:`object`: What the name refers to.
+
+    Raises:
+        :class:`LookupError`: The reference is malformed, its module is not imported, or the name
+            does not exist there.
+    """
+    if type(ref) is not str or len(ref) > 1000:
+        raise LookupError("a class reference must be a 'module:qualname' string")
+    module_name, sep, qualname = ref.partition(":")
+    parts = qualname.split(".")
+    if not sep or not all(p.isidentifier() for p in [*module_name.split("."), *parts]):
+        raise LookupError("a class reference must be a 'module:qualname' string")
+    module = sys.modules.get(module_name)
+    if module is None:
+        raise LookupError(f"module {module_name!r} is not imported by the program")
+    obj: object = module
+    for part in parts:
+        namespaces = [vars(obj)] if isinstance(obj, types.ModuleType) else _class_dicts(obj)
+        for namespace in namespaces:
+            if part in namespace:
+                obj = namespace[part]
+                break
+        else:
+            raise LookupError(f"{qualname!r} is not defined in module {module_name!r}")
+    return obj
+
+
+def _class_dicts(obj: object) -> list[Any]:
+    if not isinstance(obj, type):
+        return []
+    return [vars(klass) for klass in obj.__mro__]
+
+
+def resolve_class(ref: str) -> type:
+    """Like :func:`resolve_name`, for a class.
+
+    Args:
+        ref (:obj:`str`): E.g. ``"mybot.states:State"``.
+
+    Returns:
+        :obj:`type`: The class.
+
+    Raises:
+        :class:`LookupError`: As :func:`resolve_name`, or the name is not a class.
+    """
+    obj = resolve_name(ref)
+    if not isinstance(obj, type):
+        raise LookupError(f"{ref!r} is not a class")
+    return obj
+
+
+class _InterruptWatch:
+    """Tells a real Ctrl-C from a :class:`KeyboardInterrupt` raised by code run while decoding.
+
+    While :func:`watching_interrupts` is active in the main thread, the SIGINT handler is wrapped
+    so that every SIGINT delivered is counted before the program's own handler runs (and raises
+    :class:`KeyboardInterrupt`, or cancels the main task). Python delivers signals to the main
+    thread only, so elsewhere (or with no Python-level handler) a :class:`KeyboardInterrupt` is
+    never a real one.
+    """
+
+    users = 0
+    count = 0
+    installed: tuple[Any, Any] | None = None
+
+    @classmethod
+    def restore(cls) -> None:
+        """Puts the program's handler back once no block watches any more."""
+        if cls.users or cls.installed is None:
+            return
+        counting, previous = cls.installed
+        cls.installed = None
+        if signal.getsignal(signal.SIGINT) is counting:
+            signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def watching_interrupts() -> Iterator[None]:
+    """Counts the SIGINTs delivered while the block runs (see :class:`_InterruptWatch`).
+
+    Re-entrant, also across concurrent tasks (the handler is restored when the last block ends);
+    does nothing outside the main thread or when SIGINT has no Python handler.
+    """
+    if _InterruptWatch.users:
+        _InterruptWatch.users += 1
+        try:
+            yield
+        finally:
+            _InterruptWatch.users -= 1
+            _InterruptWatch.restore()
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+
+    def counting(signum: int, frame: types.FrameType | None) -> Any:
+        _InterruptWatch.count += 1
+        return previous(signum, frame)
+
+    try:
+        signal.signal(signal.SIGINT, counting)
+    except ValueError:  # not the main interpreter
+        yield
+        return
+    _InterruptWatch.users = 1
+    _InterruptWatch.installed = (counting, previous)
+    try:
+        yield
+    finally:
+        _InterruptWatch.users -= 1
+        _InterruptWatch.restore()
+
+
+def _must_propagate(exc: BaseException, interrupts_before: int) -> bool:
+    """Tells whether an exception raised while decoding is a real Ctrl-C, which propagates.
+
+    A :class:`KeyboardInterrupt` raised by code does not. Decoding is synchronous: an
+    :class:`asyncio.CancelledError` inside it was raised by code, never by a cancellation of the
+    task, which arrives at the next ``await``.
+    """
+    return isinstance(exc, KeyboardInterrupt) and _InterruptWatch.count > interrupts_before
+
 
 def _dec_plain_dict(dec: _Decoder, value: dict[str, Any]) -> dict[Any, Any]:
     key = None
@@ -699,95 +956,250 @@ def _dec_plain_dict(dec: _Decoder, value: dict[str, Any]) -> dict[Any, Any]:
 
 
 class _Decoder:
-    __slots__ = ("bot", "codec", "decoders")
+    __slots__ = ("bot", "codec", "decoders", "depth", "interrupts")
 
     def __init__(self, codec: Codec, bot: Bot | None) -> None:
         self.codec = codec
         self.bot = bot
         self.decoders = codec._decoders
+        self.depth = 0
+        self.interrupts = _InterruptWatch.count
 
-    def dec(self, value: Any) -> Any:
+    def dec(self, value: Any) -> Any:  # noqa: PLR0912 - one function: it runs for every value
         cls = type(value)
         if cls is dict:
-            tag = value.get(TAG)
-            if tag is None:
-                return _dec_plain_dict(self, value)
+            self.depth += 1
+            if self.depth > MAX_DECODE_DEPTH:
+                raise _Fail(value, f"nested deeper than {MAX_DECODE_DEPTH} levels")
+            tag = value.get(TAG, _MISSING)
+            if tag is _MISSING:
+                out = _dec_plain_dict(self, value)
+                self.depth -= 1
+                return out
             decoder = self.decoders.get(tag) if type(tag) is str else None
             if decoder is None:
-                raise _Fail(value, f"unknown {TAG} tag {tag!r}")
+                raise _Fail(value, f"unknown {TAG} tag {_brief(tag)}")
             try:
-                return decoder(self, value, 0)
+                result = decoder(self, value, 0)
             except _Fail:
                 raise
-            except Exception as exc:
-                raise _Fail(value, f"bad {tag!r} value: {exc!r}") from exc
+            except BaseException as exc:
+                if _must_propagate(exc, self.interrupts):
+                    raise
+                # Never the exception's text: it may quote the document's values.
+                raise _Fail(value, f"bad {tag!r} value: {type(exc).__name__}") from None
+            self.depth -= 1
+            return result
         if cls is list:
+            self.depth += 1
+            if self.depth > MAX_DECODE_DEPTH:
+                raise _Fail(value, f"nested deeper than {MAX_DECODE_DEPTH} levels")
             index = 0
             try:
-                out: list[Any] = []
-                append = out.append
+                items: list[Any] = []
+                append = items.append
                 for index, item in enumerate(value):  # noqa: B007 - read on failure
                     append(self.dec(item) if type(item) in _NEEDS_DECODING else item)
             except _Fail as exc:
                 exc.path.append(f"[{index}]")
                 raise
-            return out
+            self.depth -= 1
+            return items
         if cls is Int64:
             return int(value)
         if cls is Binary and value.subtype == 0:
             return bytes(value)
         return value
 
+    def dec_dict(self, doc: dict[str, Any], field: str) -> dict[Any, Any]:
+        """Decodes a field that must hold a mapping (a plain or a tagged document)."""
+        decoded = self.dec(doc[field])
+        if not isinstance(decoded, dict):
+            raise _Fail(doc, f"bad {doc[TAG]!r} value: field {field!r} is not a mapping")
+        return decoded
+
+
+def _check(
+    doc: dict[str, Any],
+    required: dict[str, tuple[type, ...]],
+    optional: dict[str, tuple[type, ...]] | None = None,
+) -> None:
+    """Checks that a tagged value has exactly these fields, of exactly these BSON types."""
+    tag = doc[TAG]
+    for key, value in doc.items():
+        if key == TAG:
+            continue
+        kinds = required.get(key)
+        if kinds is None:
+            kinds = optional.get(key) if optional else None
+            if kinds is None:
+                raise _Fail(doc, f"bad {tag!r} value: unexpected field {_brief(key)}")
+        if kinds and type(value) not in kinds:
+            expected = " or ".join(dict.fromkeys(_BSON_NAMES.get(k, k.__name__) for k in kinds))
+            raise _Fail(
+                doc, f"bad {tag!r} value: field {key!r} must be {expected}, not {_bson_name(value)}"
+            )
+    for key in required:
+        if key not in doc:
+            raise _Fail(doc, f"bad {tag!r} value: field {key!r} is missing")
+
+
+def _short_text(doc: dict[str, Any], field: str) -> str:
+    text: str = doc[field]
+    if len(text) > _SHORT_TEXT:
+        raise _Fail(doc, f"bad {doc[TAG]!r} value: field {field!r} is too long")
+    return text
+
+
+def _pairs(doc: dict[str, Any], field: str) -> list[list[Any]]:
+    pairs: list[Any] = doc[field]
+    for index, pair in enumerate(pairs):
+        if type(pair) is not list or len(pair) != 2:
+            raise _Fail(doc, f"bad {doc[TAG]!r} value: {field}[{index}] is not a [key, value] pair")
+    return pairs
+
+
+def _int_text(doc: dict[str, Any], text: str) -> int:
+    if len(text) > sys.get_int_max_str_digits() + 1 or not _INT_TEXT.fullmatch(text):
+        raise _Fail(doc, f"bad {doc[TAG]!r} value: not the decimal text of an int")
+    return int(text)
+
+
+def _zone(doc: dict[str, Any], key: str) -> zoneinfo.ZoneInfo:
+    """The zone named ``key``, never importing anything.
+
+    Only from a file of the system's time zone database, or from the ``tzdata`` package when the
+    program imported it (for an unknown key, :class:`zoneinfo.ZoneInfo` would import ``tzdata``).
+    """
+    if not _ZONE_KEY.fullmatch(key) or (
+        "tzdata" not in sys.modules
+        and not any(os.path.isfile(os.path.join(root, key)) for root in zoneinfo.TZPATH)
+    ):
+        raise _Fail(doc, f"bad {doc[TAG]!r} value: unknown time zone")
+    return zoneinfo.ZoneInfo(key)
+
+
+def _pytz_zone(doc: dict[str, Any], key: str) -> dtm.tzinfo:
+    pytz: Any = sys.modules.get("pytz")
+    if pytz is None:
+        raise _Fail(doc, f"bad {doc[TAG]!r} value: stored with a pytz zone, pytz is not imported")
+    if key not in pytz.all_timezones_set:  # else pytz.timezone() may import pkg_resources
+        raise _Fail(doc, f"bad {doc[TAG]!r} value: unknown time zone")
+    zone: dtm.tzinfo = pytz.timezone(key)
+    return zone
+
+
+_TZ_FIELDS: Final = {"tz": _STR, "tzname": _STR, "pytz": _STR, "fold": _INT}
+
 
 def _dec_tz(doc: dict[str, Any], parsed: Any) -> Any:
     if "tz" in doc:
-        parsed = parsed.replace(tzinfo=zoneinfo.ZoneInfo(doc["tz"]))
+        parsed = parsed.replace(tzinfo=_zone(doc, _short_text(doc, "tz")))
     elif "tzname" in doc:
-        parsed = parsed.replace(tzinfo=dtm.timezone(parsed.utcoffset(), doc["tzname"]))
-    if doc.get("fold"):
+        if parsed.utcoffset() is None:
+            raise _Fail(doc, f"bad {doc[TAG]!r} value: a tzname without an offset")
+        parsed = parsed.replace(tzinfo=dtm.timezone(parsed.utcoffset(), _short_text(doc, "tzname")))
+    elif "pytz" in doc:
+        zone: Any = _pytz_zone(doc, _short_text(doc, "pytz"))
+        if not isinstance(parsed, dtm.datetime) or parsed.utcoffset() is None:
+            raise _Fail(doc, f"bad {doc[TAG]!r} value: a pytz zone without an offset")
+        # via UTC: astimezone() returns a datetime unchanged when it already has this tzinfo
+        parsed = parsed.astimezone(dtm.timezone.utc).astimezone(zone)
+    fold = doc.get("fold", 0)
+    if fold not in (0, 1):
+        raise _Fail(doc, f"bad {doc[TAG]!r} value: field 'fold' must be 0 or 1")
+    if fold:
         parsed = parsed.replace(fold=1)
     return parsed
 
 
+def _dec_datetime(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
+    _check(doc, {"value": _STR}, _TZ_FIELDS)
+    return _dec_tz(doc, dtm.datetime.fromisoformat(_short_text(doc, "value")))
+
+
+def _dec_time(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
+    _check(doc, {"value": _STR}, _TZ_FIELDS)
+    return _dec_tz(doc, dtm.time.fromisoformat(_short_text(doc, "value")))
+
+
+def _dec_date(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
+    _check(doc, {"value": _STR})
+    return dtm.date.fromisoformat(_short_text(doc, "value"))
+
+
+def _dec_timedelta(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
+    _check(doc, {"days": _INT, "seconds": _INT, "microseconds": _INT})
+    return dtm.timedelta(
+        days=int(doc["days"]), seconds=int(doc["seconds"]), microseconds=int(doc["microseconds"])
+    )
+
+
 def _dec_resolved_class(doc: dict[str, Any], base: type) -> type:
     try:
-        cls = _resolve_class(doc["class"])
-    except (LookupError, AttributeError, ImportError) as exc:
-        raise _Fail(doc, f"cannot find class {doc['class']!r}: {exc}") from exc
+        cls = resolve_class(doc["class"])
+    except LookupError as exc:
+        raise _Fail(doc, f"cannot find class {_brief(doc['class'])}: {exc}") from None
     if not issubclass(cls, base):
-        raise _Fail(doc, f"{doc['class']!r} is not a {base.__name__}")
+        raise _Fail(doc, f"{_brief(doc['class'])} is not a {base.__name__}")
     return cls
 
 
 def _dec_enum(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    # A flag's combination (R|W) or empty flag has no name: its value is stored.
+    _check(doc, {"class": _STR, "name": (str, type(None))}, {"value": _ANY})
     cls: Any = _dec_resolved_class(doc, enum.Enum)
     if "value" in doc:
         return cls(dec.dec(doc["value"]))
-    return cls[doc["name"]]
+    member = cls.__members__.get(doc["name"]) if type(doc["name"]) is str else None
+    if member is None:
+        raise _Fail(doc, f"{_brief(doc['class'])} has no member {_brief(doc['name'])}")
+    return member
 
 
 def _dec_namedtuple(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    _check(doc, {"class": _STR, "value": _LIST})
     cls: Any = _dec_resolved_class(doc, tuple)
-    if not hasattr(cls, "_fields"):
-        raise _Fail(doc, f"{doc['class']!r} is not a namedtuple")
-    return cls._make(dec.dec(doc["value"]))
+    fields = vars(cls).get("_fields")
+    if type(fields) is not tuple or not all(type(f) is str for f in fields):
+        raise _Fail(doc, f"{_brief(doc['class'])} is not a namedtuple")
+    items = dec.dec(doc["value"])
+    if len(items) != len(fields):
+        raise _Fail(doc, f"bad 'namedtuple' value: {len(fields)} fields, {len(items)} values")
+    return tuple.__new__(cls, items)  # what namedtuple's _make does, without calling any method
 
 
 def _dec_defaultdict(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
-    factory = _FACTORY_BY_NAME[doc["factory"]]
-    return collections.defaultdict(factory, dec.dec(doc["value"]))
+    _check(doc, {"factory": _STR, "value": _DICT})
+    factory = _FACTORY_BY_NAME.get(doc["factory"], _MISSING)
+    if factory is _MISSING:
+        raise _Fail(doc, f"bad 'defaultdict' value: unknown factory {_brief(doc['factory'])}")
+    return collections.defaultdict(factory, dec.dec_dict(doc, "value"))
+
+
+def _telegram_class(doc: dict[str, Any]) -> Any:
+    name = doc["class"]
+    cls: Any = vars(telegram).get(name) if ":" not in name else None
+    if cls is None:
+        return _dec_resolved_class(doc, TelegramObject)
+    if not isinstance(cls, type) or not issubclass(cls, TelegramObject) or issubclass(cls, Bot):
+        raise _Fail(doc, f"{_brief(name)} is not a TelegramObject")
+    return cls
 
 
 def _dec_telegram(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
-    name = doc["class"]
-    cls: Any = getattr(telegram, name, None) if ":" not in name else None
-    if not (isinstance(cls, type) and issubclass(cls, TelegramObject)):
-        cls = _dec_resolved_class(doc, TelegramObject)
     if "state" not in doc:  # written by 0.1: the Bot API JSON of to_dict()
-        return cls.de_json(dec.dec(doc["value"]), dec.bot)
+        _check(doc, {"class": _STR, "value": _DICT})
+        return _telegram_class(doc).de_json(dec.dec(doc["value"]), dec.bot)
+    _check(doc, {"class": _STR, "state": _DICT})
+    cls: Any = _telegram_class(doc)
     stored = dec.dec(doc["state"])
-    if not isinstance(stored, dict) or not all(type(k) is str for k in stored):
-        raise _Fail(doc, "its 'state' is not a document of attribute names")
+    if not all(type(k) is str and k.isidentifier() and k[:2] != "__" for k in stored):
+        raise _Fail(doc, "bad 'telegram' value: its state holds a key that is no attribute name")
+    if not (stored.get("_bot") is None or isinstance(stored["_bot"], Bot)):
+        raise _Fail(doc, "bad 'telegram' value: its '_bot' is not a bot")
+    if not isinstance(stored.get("api_kwargs", {}), dict):
+        raise _Fail(doc, "bad 'telegram' value: its 'api_kwargs' is not a document")
     state: dict[str, Any] = dict.fromkeys(_telegram_slots(cls))
     state["api_kwargs"] = {}
     state.update(stored)
@@ -797,19 +1209,30 @@ def _dec_telegram(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
 
 
 def _dec_bot(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    _check(doc, {}, {"unknown": (bool,)})
     if doc.get("unknown"):
         return None
     return dec.bot
 
 
 def _dec_custom(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    _check(doc, {"codec": _STR, "value": _ANY})
     codec = dec.codec._custom_by_name.get(doc["codec"])
     if codec is None:
-        raise _Fail(doc, f"no TypeCodec named {doc['codec']!r} is registered")
-    return codec.decode(dec.dec(doc["value"]))
+        raise _Fail(doc, f"no TypeCodec named {_brief(doc['codec'])} is registered")
+    value = dec.dec(doc["value"])
+    try:
+        return codec.decode(value)
+    except BaseException as exc:
+        if _must_propagate(exc, dec.interrupts):
+            raise
+        raise _Fail(
+            doc, f"the decoder of codec {codec.name!r} failed: {type(exc).__name__}"
+        ) from None
 
 
 def _dec_pickle(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    _check(doc, {"value": _BYTES})
     if not dec.codec.pickle_fallback:
         raise _Fail(
             doc,
@@ -820,8 +1243,12 @@ def _dec_pickle(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
 
 
 def _dec_dict_items(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
-    out = _dec_plain_dict(dec, doc.get("value", {}))
-    for index, (key, item) in enumerate(doc["items"]):
+    _check(doc, {"items": _LIST}, {"value": _DICT})
+    value = doc.get("value", {})
+    if TAG in value:
+        raise _Fail(doc, "bad 'dict' value: field 'value' must be a plain document")
+    out = _dec_plain_dict(dec, value)
+    for index, (key, item) in enumerate(_pairs(doc, "items")):
         try:
             out[dec.dec(key)] = dec.dec(item)
         except _Fail as exc:
@@ -831,41 +1258,97 @@ def _dec_dict_items(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
 
 
 def _dec_intdict(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    _check(doc, {"value": _DICT})
     key = None
     out = {}
     try:
         for key, item in doc["value"].items():
-            out[int(key)] = dec.dec(item)
+            out[_int_text(doc, key)] = dec.dec(item)
     except _Fail as exc:
         exc.path.append(_key_repr(key))
         raise
     return out
 
 
+def _dec_list_of(
+    kind: Callable[[list[Any]], Any],
+) -> Callable[[_Decoder, dict[str, Any], int], Any]:
+    def decode(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+        _check(doc, {"value": _LIST})
+        return kind(dec.dec(doc["value"]))
+
+    return decode
+
+
+def _dec_int(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
+    _check(doc, {"value": _STR})
+    return _int_text(doc, doc["value"])
+
+
+def _dec_bytearray(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
+    _check(doc, {"value": _BYTES})
+    return bytearray(bytes(doc["value"]))  # a copy of the document's own bytes, no more
+
+
+def _dec_decimal(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
+    _check(doc, {"value": _STR})
+    return decimal.Decimal(doc["value"])
+
+
+def _dec_uuid(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
+    _check(doc, {"value": _STR})
+    return uuid.UUID(_short_text(doc, "value"))
+
+
+def _dec_complex(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
+    _check(doc, {"value": _LIST})
+    parts = doc["value"]
+    if len(parts) != 2 or not all(type(p) is float for p in parts):
+        raise _Fail(doc, "bad 'complex' value: field 'value' must be [real, imag] doubles")
+    return complex(parts[0], parts[1])
+
+
+def _dec_ordereddict(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    _check(doc, {"items": _LIST})
+    return collections.OrderedDict((dec.dec(k), dec.dec(v)) for k, v in _pairs(doc, "items"))
+
+
+def _dec_counter(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    _check(doc, {"value": _DICT})
+    return collections.Counter(dec.dec_dict(doc, "value"))
+
+
+def _dec_deque(dec: _Decoder, doc: dict[str, Any], _: int) -> Any:
+    _check(doc, {"value": _LIST, "maxlen": (*_INT, type(None))}, {})
+    maxlen = doc["maxlen"]
+    if maxlen is not None and not 0 <= maxlen <= sys.maxsize:
+        raise _Fail(doc, "bad 'deque' value: field 'maxlen' is out of range")
+    items = dec.dec(doc["value"])
+    if maxlen is not None and len(items) > maxlen:
+        raise _Fail(doc, "bad 'deque' value: more items than its maxlen")
+    return collections.deque(items, None if maxlen is None else int(maxlen))
+
+
 _TAG_DECODERS: dict[str, Callable[[_Decoder, dict[str, Any], int], Any]] = {
-    "tuple": lambda dec, doc, _: tuple(dec.dec(doc["value"])),
-    "set": lambda dec, doc, _: set(dec.dec(doc["value"])),
-    "frozenset": lambda dec, doc, _: frozenset(dec.dec(doc["value"])),
+    "tuple": _dec_list_of(tuple),
+    "set": _dec_list_of(set),
+    "frozenset": _dec_list_of(frozenset),
     "dict": _dec_dict_items,
     "intdict": _dec_intdict,
-    "int": lambda _, doc, __: int(doc["value"]),
-    "bytearray": lambda _, doc, __: bytearray(doc["value"]),
-    "datetime": lambda _, doc, __: _dec_tz(doc, dtm.datetime.fromisoformat(doc["value"])),
-    "date": lambda _, doc, __: dtm.date.fromisoformat(doc["value"]),
-    "time": lambda _, doc, __: _dec_tz(doc, dtm.time.fromisoformat(doc["value"])),
-    "timedelta": lambda _, doc, __: dtm.timedelta(
-        days=doc["days"], seconds=doc["seconds"], microseconds=doc["microseconds"]
-    ),
-    "decimal": lambda _, doc, __: decimal.Decimal(doc["value"]),
-    "uuid": lambda _, doc, __: uuid.UUID(doc["value"]),
-    "complex": lambda _, doc, __: complex(*doc["value"]),
+    "int": _dec_int,
+    "bytearray": _dec_bytearray,
+    "datetime": _dec_datetime,
+    "date": _dec_date,
+    "time": _dec_time,
+    "timedelta": _dec_timedelta,
+    "decimal": _dec_decimal,
+    "uuid": _dec_uuid,
+    "complex": _dec_complex,
     "enum": _dec_enum,
     "namedtuple": _dec_namedtuple,
-    "OrderedDict": lambda dec, doc, _: collections.OrderedDict(
-        (dec.dec(k), dec.dec(v)) for k, v in doc["items"]
-    ),
-    "Counter": lambda dec, doc, _: collections.Counter(dec.dec(doc["value"])),
-    "deque": lambda dec, doc, _: collections.deque(dec.dec(doc["value"]), doc.get("maxlen")),
+    "OrderedDict": _dec_ordereddict,
+    "Counter": _dec_counter,
+    "deque": _dec_deque,
     "defaultdict": _dec_defaultdict,
     "telegram": _dec_telegram,
     "bot": _dec_bot,

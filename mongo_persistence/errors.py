@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BadDocumentError",
     "DecodingError",
     "DocumentTooLargeError",
     "EncodingError",
@@ -143,3 +144,29 @@ class UnstorableJobError(MongoPersistenceError, ValueError):
         self.name = name
         self.reason = reason
         super().__init__(f"Cannot store job {name!r} in MongoDB: {reason}")
+
+
+class BadDocumentError(PersistenceWriteError):
+    """A write refused because the entity's stored document could not be loaded.
+
+    With ``MongoPersistence(on_bad_document="skip")`` an entity whose document cannot be decoded
+    starts empty in memory, and its stored document is never overwritten: it may hold data that a
+    fix of the document (or of the program: a missing codec, an enum renamed) brings back. Fix or
+    delete the document in MongoDB (``mongo-persistence check`` lists them) and restart the bot,
+    or drop the entity (e.g. ``application.drop_user_data(user_id)``) to start it anew.
+
+    Args:
+        entity (:obj:`str`): The entity, e.g. ``user_data[42]``.
+
+    Attributes:
+        entity (:obj:`str`): The entity.
+        kept (:obj:`bool`): Always :obj:`False`: the write is not retried.
+    """
+
+    def __init__(self, entity: str) -> None:
+        super().__init__(
+            entity,
+            "its stored document could not be loaded and is not overwritten; fix or delete it in "
+            "MongoDB (`mongo-persistence check` lists it) or drop the entity to start it anew",
+            kept=False,
+        )

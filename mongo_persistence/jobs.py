@@ -20,8 +20,6 @@ import datetime as dtm
 import inspect
 import logging
 import re
-import sys
-import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +35,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bson.errors import InvalidDocument
 from telegram.ext import ConversationHandler, Job, JobQueue
 
+from mongo_persistence.codec import resolve_name
 from mongo_persistence.errors import (
     DecodingError,
     DocumentTooLargeError,
@@ -77,12 +76,11 @@ _RETRY_MAX: Final = 30.0
 
 
 # ====================================================================== callbacks
-# TODO(merge): use codec's resolver (issue 9 makes codec._resolve_class sys.modules-only).
 def resolve_callback(ref: str) -> Callable[..., Any]:
     """Finds the async function ``module:qualname`` among the modules already imported.
 
-    Nothing is ever imported: a crafted document cannot make the bot load code. Module
-    attributes are read from the module's ``__dict__`` (no module ``__getattr__`` hook runs).
+    The codec's rule (:func:`mongo_persistence.codec.resolve_name`): nothing is ever imported and
+    no code runs, so a crafted document cannot make the bot load code.
 
     Args:
         ref (:obj:`str`): ``module:qualname``.
@@ -93,31 +91,14 @@ def resolve_callback(ref: str) -> Callable[..., Any]:
     Raises:
         :class:`LookupError`: The module is not imported, or has no such async function.
     """
-    module_name, sep, qualname = ref.partition(":")
-    if not sep or not module_name or not qualname:
-        raise LookupError(f"{ref!r} is not of the form module:qualname")
-    module = sys.modules.get(module_name)
-    if module is None:
-        raise LookupError(f"module {module_name!r} is not imported by the program")
-    obj: Any = module
-    for part in qualname.split("."):
-        if not part.isidentifier() or (part.startswith("__") and part.endswith("__")):
-            raise LookupError(f"{ref!r}: {part!r} is not a plain name")
-        if isinstance(obj, types.ModuleType):
-            try:
-                obj = vars(obj)[part]
-            except KeyError:
-                raise LookupError(f"module {module_name!r} has no {part!r}") from None
-        else:
-            try:
-                obj = getattr(obj, part)
-            except AttributeError:
-                raise LookupError(f"{ref!r}: no attribute {part!r}") from None
+    obj = resolve_name(ref)
+    if isinstance(obj, staticmethod):  # read from the class __dict__, not through the descriptor
+        obj = obj.__func__
     if not inspect.iscoroutinefunction(obj):
         # PTB awaits job callbacks: only an ``async def`` can be one (this also keeps a crafted
         # document from naming a plain function such as os.system).
         raise LookupError(f"{ref!r} is not an async function")
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def callback_ref(callback: object, name: str | None = None) -> str:

@@ -2,33 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
-import urllib.parse
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
+import pymongo
 from bson.errors import InvalidDocument
 from pymongo import AsyncMongoClient
+from pymongo.database import Database as SyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
 from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 from telegram.warnings import PTBUserWarning
 
-from mongo_persistence.codec import TAG, Codec, TypeCodec, find_unencodable_text
+from mongo_persistence.codec import (
+    TAG,
+    Codec,
+    TypeCodec,
+    find_unencodable_text,
+    watching_interrupts,
+)
 from mongo_persistence.errors import (
+    BadDocumentError,
     DecodingError,
     DocumentTooLargeError,
     EncodingError,
     PersistenceConnectionError,
     PersistenceWriteError,
 )
+from mongo_persistence.logs import get_logger
+from mongo_persistence.names import check_database_name, check_namespace
 from mongo_persistence.store import Entry, MongoStore, short_error
-from mongo_persistence.tracker import Digests, digest_fields, path_safe
-from mongo_persistence.uri import redact_uri
+from mongo_persistence.tracker import Digests, digest_fields, document_size, path_safe
+from mongo_persistence.uri import redact_text, redact_uri
 
 if TYPE_CHECKING:
     from telegram.ext import Application
@@ -37,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = get_logger(__name__)
 
 UD = TypeVar("UD")
 CD = TypeVar("CD")
@@ -46,6 +56,8 @@ BD = TypeVar("BD")
 DEFAULT_DATABASE: Final = "ptb_persistence"
 """The database used when neither the URI nor :paramref:`MongoPersistence.database` names one."""
 
+_SKIPPED: Final = object()
+"""Stands for an entity whose document was skipped (``on_bad_document="skip"``)."""
 _BOT_DATA_ID: Final = "bot_data"
 _CALLBACK_DATA_ID: Final = "callback_data"
 
@@ -53,16 +65,6 @@ _CALLBACK_DATA_ID: Final = "callback_data"
 def conversation_id(name: str, key: ConversationKey) -> str:
     """The ``_id`` of a conversation document: ``'["name",chat_id,user_id]'`` (readable JSON)."""
     return json.dumps([name, *key], separators=(",", ":"), ensure_ascii=False, default=repr)
-
-
-def _scrub(message: str, uri: str) -> str:
-    """Removes the password of :paramref:`uri` from a driver's message about it."""
-    _, sep, rest = uri.partition("://")
-    userinfo = rest.rpartition("@")[0] if sep else ""
-    password = userinfo.partition(":")[2]
-    for secret in {password, urllib.parse.unquote(password)} - {""}:
-        message = message.replace(secret, "***")
-    return message
 
 
 def _new_instance(cls: Any) -> Any:
@@ -102,6 +104,20 @@ def _is_scalar_class(cls: type) -> bool:
     return not issubclass(cls, dict) and getattr(cls, "__dictoffset__", 0) == 0
 
 
+def _check_target(target: object, client_kwargs: dict[str, Any] | None) -> None:
+    """Refuses at once what would fail later: a synchronous client, ignored client_kwargs."""
+    if isinstance(target, pymongo.MongoClient | SyncDatabase):
+        raise TypeError(
+            f"MongoPersistence needs an async client: {type(target).__name__} is PyMongo's "
+            "synchronous API. Use pymongo.AsyncMongoClient (same arguments) instead."
+        )
+    if client_kwargs is not None and not isinstance(target, str):
+        raise TypeError(
+            "client_kwargs are only used when MongoPersistence creates the client from a URI; "
+            "pass these options to the client you hand in instead"
+        )
+
+
 def _is_mongomock(obj: object) -> bool:
     # mongomock-motor's classes pretend to be motor's: look through the whole MRO.
     return any(klass.__module__.startswith("mongomock") for klass in type(obj).__mro__)
@@ -126,9 +142,11 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             :class:`pymongo.AsyncMongoClient`, a motor ``AsyncIOMotorClient``, a
             mongomock-motor client, or an async database object of one of them (never closed here).
         database (:obj:`str`, optional): The database name. Defaults to the URI's database, else
-            :data:`DEFAULT_DATABASE`. Ignored when :paramref:`target` is a database.
+            :data:`DEFAULT_DATABASE`. Ignored when :paramref:`target` is a database. 1 to 63
+            bytes, without spaces, NUL, a slash, a backslash or any of ``. "$*<>:|?``.
         namespace (:obj:`str`, optional): Prefix of the collection names (``<namespace>.user_data``
             ...), so that several bots share one database without seeing each other's data.
+            1 to 64 letters, digits, ``_`` or ``-``.
         store_data (:class:`telegram.ext.PersistenceInput`, optional): Which kinds of data to
             store. All of them by default.
         update_interval (:obj:`int` | :obj:`float`, optional): Seconds between two persistence runs
@@ -154,7 +172,17 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         recovery_dir (:obj:`str` | :obj:`pathlib.Path`, optional): Where :meth:`flush` writes
             the recovery file. Defaults to the working directory.
         client_kwargs (:obj:`dict`, optional): Extra keyword arguments for
-            :class:`pymongo.AsyncMongoClient` when :paramref:`target` is a URI.
+            :class:`pymongo.AsyncMongoClient` when :paramref:`target` is a URI (a
+            :class:`TypeError` with a client or database handed in).
+        on_bad_document (:obj:`str`, optional): What loading does with a user, chat or bot data
+            document that cannot be decoded (see :class:`~mongo_persistence.DecodingError`).
+            ``"raise"`` (the default): the error stops the loading (``application.initialize()``
+            fails), so nothing goes unnoticed. ``"skip"``: the entity is logged once (entity and
+            path, never the content) and starts empty; every other entity is loaded. Its stored
+            document is left as it is and never overwritten: writes of the entity raise
+            :class:`~mongo_persistence.BadDocumentError` until the document is fixed or deleted
+            (and the bot restarted) or the entity is dropped. The skipped entities are in
+            :attr:`bad_documents`.
 
     Attributes:
         store (:class:`mongo_persistence.store.MongoStore`): The I/O layer.
@@ -166,20 +194,26 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         recovery_dir (:class:`pathlib.Path` | :obj:`None`): Where unsaved data goes at flush.
         last_recovery_file (:class:`pathlib.Path` | :obj:`None`): The file written by the last
             :meth:`flush` that could not save everything.
+        on_bad_document (:obj:`str`): ``"raise"`` or ``"skip"``.
+        bad_documents (dict[:obj:`str`, :class:`mongo_persistence.DecodingError`]): With
+            ``on_bad_document="skip"``, the entities skipped at loading, by entity name.
     """
 
     __slots__ = (
+        "_bad",
         "_classes",
         "_job_store",
         "_loaded",
         "_loaded_chats",
         "_loaded_users",
         "_scalar_kinds",
+        "bad_documents",
         "codec",
         "context_types",
         "flush_timeout",
         "last_recovery_file",
         "lazy",
+        "on_bad_document",
         "recovery_dir",
         "refresh",
         "store",
@@ -202,6 +236,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         flush_timeout: float = 30.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        on_bad_document: str = "raise",
     ) -> None: ...
 
     @overload
@@ -222,6 +257,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         flush_timeout: float = 30.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        on_bad_document: str = "raise",
     ) -> None: ...
 
     def __init__(
@@ -241,12 +277,18 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         flush_timeout: float = 30.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        on_bad_document: str = "raise",
     ) -> None:
         super().__init__(store_data=store_data, update_interval=update_interval)
-        if namespace is not None and (
-            not namespace or "$" in namespace or "\x00" in namespace or namespace.startswith(".")
-        ):
-            raise ValueError(f"Invalid namespace {namespace!r}: use letters, digits, '_' or '-'")
+        if on_bad_document not in ("raise", "skip"):
+            raise ValueError(f"on_bad_document must be 'raise' or 'skip', not {on_bad_document!r}")
+        self.on_bad_document = on_bad_document
+        self.bad_documents: dict[str, DecodingError] = {}
+        self._bad: set[tuple[str, Any]] = set()
+        namespace = check_namespace(namespace)
+        if database is not None:
+            check_database_name(database)
+        _check_target(target, client_kwargs)
         if pickle_fallback:
             warnings.warn(
                 "MongoPersistence(pickle_fallback=True): values of unsupported types are stored "
@@ -290,14 +332,17 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                     target, appname="mongo_persistence", **(client_kwargs or {})
                 )
                 default_db = client.get_default_database(default=DEFAULT_DATABASE).name
-                return client[database or default_db]
+                where = " in the connection string"
+                return client[database or check_database_name(default_db, where=where)]
 
             try:
                 db = opener()
             except (PyMongoError, ValueError, TypeError) as exc:
+                if isinstance(exc, ValueError) and "database name" in str(exc):
+                    raise
                 raise PersistenceConnectionError(
                     f"Invalid MongoDB connection string {redact_uri(target)}: "
-                    f"{_scrub(str(exc), target)}"
+                    f"{redact_text(str(exc), target)}"
                 ) from None
         # Checked on the class: clients and databases answer any attribute with a sub-object.
         elif hasattr(type(target), "get_database"):
@@ -355,6 +400,11 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         return encoded, extra
 
     def _digest(self, fields: dict[str, Any], entity: str, source: object = None) -> Digests:
+        return self._digest_sized(fields, entity, source)[0]
+
+    def _digest_sized(
+        self, fields: dict[str, Any], entity: str, source: object = None
+    ) -> tuple[Digests, int]:
         try:
             digests, size = digest_fields(fields)
         except UnicodeEncodeError as exc:
@@ -366,10 +416,23 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             raise EncodingError(entity, "", "dict", f"BSON cannot hold it: {exc}") from None
         if size > self.store.max_bson_size:
             raise DocumentTooLargeError(entity, size, self.store.max_bson_size)
-        return digests
+        return digests, size
+
+    def _check_size(
+        self, entity: str, doc_id: Any, field_name: str, size: int, extra: dict[str, Any]
+    ) -> None:
+        """Raises before sending when the document written would exceed the server's limit."""
+        try:
+            total = document_size(doc_id, field_name, size, extra)
+        except (InvalidDocument, OverflowError) as exc:
+            raise EncodingError(entity, "", "dict", f"BSON cannot hold it: {exc}") from None
+        if total > self.store.max_bson_size:
+            raise DocumentTooLargeError(entity, total, self.store.max_bson_size)
 
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         """Encodes and writes one user's, chat's or the bot's data."""
+        if (kind, doc_id) in self._bad:
+            raise BadDocumentError(entity)
         cls = self._classes[kind]
         if not isinstance(value, cls):
             # What is written must load: the loader restores context_types' classes.
@@ -389,7 +452,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             # be set one by one: read what is stored and merge it under what PTB holds.
             doc = await self.store.find_one(kind, doc_id)
             if doc is not None:
-                stored = self._decode_entity(doc, self._classes[kind], entity)
+                stored = self._decode_or_skip(doc, kind, doc_id, entity)
+                if stored is _SKIPPED:
+                    raise BadDocumentError(entity)
                 self._fill_in_place(value, stored, replace=False)
                 self._track_loaded(kind, doc)
             merge = False
@@ -434,10 +499,13 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         source: object = None,
         merge: bool = False,
     ) -> None:
+        if (kind, doc_id) in self._bad:
+            raise BadDocumentError(entity)
         extra = extra or {}
         if source is not None and not isinstance(source, dict):
             source = getattr(source, "__dict__", None)
-        digests = self._digest(data, entity, source)
+        digests, size = self._digest_sized(data, entity, source)
+        self._check_size(entity, doc_id, "data", size, extra)
         if extra:
             digests = {**digests, **{f"\x00{k}": v for k, v in self._digest(extra, entity).items()}}
         # merge: the keys are set onto the stored document, whose other keys are kept (lazy mode,
@@ -502,16 +570,52 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             data = {**data, "\x00attrs": doc["attrs"]}
         self.store.tracker.loaded(kind, doc["_id"], data)
 
+    def _decode_or_skip(self, doc: Any, kind: str, doc_id: Any, entity: str) -> Any:
+        """Decodes an entity's document; with ``on_bad_document="skip"`` a bad one is skipped.
+
+        Returns :data:`_SKIPPED` for a skipped document: it is logged once and marked, so that
+        it is never overwritten.
+        """
+        try:
+            return self._decode_entity(doc, self._classes[kind], entity)
+        except DecodingError as exc:
+            if self.on_bad_document == "raise":
+                raise
+            self._bad.add((kind, doc_id))
+            if entity not in self.bad_documents:
+                self.bad_documents[entity] = exc
+                _LOGGER.error(
+                    "Skipped %s: its document cannot be loaded (at %s: %s). It starts empty and "
+                    "its document is left untouched; writes of it are refused until it is fixed "
+                    "or deleted.",
+                    entity,
+                    exc.path or "the top level",
+                    exc.reason,
+                )
+            return _SKIPPED
+
     async def _load_all(self, kind: str, cls: Any) -> dict[int, Any]:
         out: dict[int, Any] = {}
-        async for doc in self.store.iter_documents(kind):
-            doc_id = doc["_id"]
-            if not isinstance(doc_id, int) or isinstance(doc_id, bool):
-                _LOGGER.warning("Ignoring %s document with non-integer _id %r", kind, doc_id)
-                continue
-            key = int(doc_id)
-            out[key] = self._decode_entity(doc, cls, f"{kind}[{key}]")
-            self._track_loaded(kind, doc)
+        # One watch for the loop (not a signal-handler swap per document); closing the cursor
+        # on any error, a real Ctrl-C included.
+        documents = contextlib.aclosing(self.store.iter_documents(kind))
+        with watching_interrupts():
+            async with documents as docs:
+                async for doc in docs:
+                    doc_id = doc["_id"]
+                    if not isinstance(doc_id, int) or isinstance(doc_id, bool):
+                        _LOGGER.warning(
+                            "Ignoring a %s document whose _id is a %s, not an int",
+                            kind,
+                            type(doc_id).__name__,
+                        )
+                        continue
+                    key = int(doc_id)
+                    loaded = self._decode_or_skip(doc, kind, key, f"{kind}[{key}]")
+                    if loaded is _SKIPPED:
+                        continue
+                    out[key] = loaded
+                    self._track_loaded(kind, doc)
         return out
 
     # ================================================================ get_*
@@ -546,8 +650,11 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         doc = await self.store.find_one("bot_data", _BOT_DATA_ID)
         if doc is None:
             return self.context_types.bot_data()
+        loaded = self._decode_or_skip(doc, "bot_data", _BOT_DATA_ID, "bot_data")
+        if loaded is _SKIPPED:
+            return self.context_types.bot_data()
         self._track_loaded("bot_data", doc)
-        return self._decode_entity(doc, self.context_types.bot_data, "bot_data")  # type: ignore[no-any-return]
+        return loaded  # type: ignore[no-any-return]
 
     async def get_callback_data(self) -> CDCData | None:
         """Returns the stored callback data cache (keyboards and callback queries).
@@ -665,8 +772,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             return
         state = self.codec.encode(new_state, bot=self.bot, entity=entity)
         fields = {"state": state}
-        digests = self._digest(fields, entity, {"state": new_state})
+        digests, size = self._digest_sized(fields, entity, {"state": new_state})
         extra = {"name": name, "key": self.codec.encode(list(key), entity=entity)}
+        self._check_size(entity, doc_id, "", size, extra)
         await self.store.write(
             Entry(
                 "conversations",
@@ -691,6 +799,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if self.lazy and chat_id not in self._loaded_chats:
             await self._refuse_blind_drop(chat_id, entity)
         self._loaded_chats.discard(chat_id)
+        self._forget_bad("chat_data", chat_id, entity)
         await self.store.write(Entry("chat_data", chat_id, entity, None, None))
 
     async def _refuse_blind_drop(self, chat_id: int, entity: str) -> None:
@@ -718,12 +827,20 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             user_id (:obj:`int`): The user.
         """
         self._loaded_users.discard(user_id)
+        self._forget_bad("user_data", user_id, f"user_data[{user_id}]")
         await self.store.write(Entry("user_data", user_id, f"user_data[{user_id}]", None, None))
+
+    def _forget_bad(self, kind: str, doc_id: Any, entity: str) -> None:
+        """Dropping an entity is the user's decision: its bad document is deleted too."""
+        self._bad.discard((kind, doc_id))
+        self.bad_documents.pop(entity, None)
 
     # ================================================================ refresh_*
     async def _refresh(self, kind: str, doc_id: Any, target: Any) -> None:
         if kind in self._scalar_kinds:
             return  # a plain value cannot be updated in place
+        if (kind, doc_id) in self._bad:
+            return  # a skipped document is neither read again nor written
         cls = self._classes[kind]
         entity = "bot_data" if kind == "bot_data" else f"{kind}[{doc_id}]"
         loaded = self._loaded.get(kind)
@@ -733,9 +850,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             elif loaded is not None and doc_id not in loaded:
                 doc = await self.store.find_one(kind, doc_id)
                 if doc is not None:
-                    loaded_data = self._decode_entity(doc, cls, entity)
-                    self._fill_in_place(target, loaded_data, replace=False)
-                    self._track_loaded(kind, doc)
+                    loaded_data = self._decode_or_skip(doc, kind, doc_id, entity)
+                    if loaded_data is not _SKIPPED:
+                        self._fill_in_place(target, loaded_data, replace=False)
+                        self._track_loaded(kind, doc)
         except PersistenceWriteError as exc:
             if not exc.kept:
                 raise
@@ -766,10 +884,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         local, extra = self._encode_entity(target, entity)
         local_digests = self._digest(local, entity, target)
         known = tracker.known(kind, doc_id)
-        doc = await self.store.find_one(kind, doc_id)
-        stored: dict[str, Any] = doc.get("data", {}) if doc is not None else {}
-        if not isinstance(stored, dict):
-            raise DecodingError(entity, "", "its 'data' field is not a document")
+        read = await self._read_for_sync(kind, doc_id, entity)
+        if read is None:
+            return  # found bad now: left as it is, the bot's changes are not merged into it
+        doc, stored = read
         if known is None:  # never read nor written: every key the bot holds is its change
             set_keys = list(local_digests)
             unset_keys: list[str] = []
@@ -803,6 +921,22 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         attrs = extra or ({"attrs": doc["attrs"]} if doc is not None and "attrs" in doc else {})
         fresh = self._decode_entity({"data": merged, **attrs}, cls, entity)
         self._fill_in_place(target, fresh, replace=True)
+
+    async def _read_for_sync(
+        self, kind: str, doc_id: Any, entity: str
+    ) -> tuple[Any, dict[str, Any]] | None:
+        """Reads the document and its ``data``; :obj:`None` when it is skipped as bad."""
+        doc = await self.store.find_one(kind, doc_id)
+        if (
+            doc is not None
+            and self.on_bad_document == "skip"
+            and self._decode_or_skip(doc, kind, doc_id, entity) is _SKIPPED
+        ):
+            return None
+        stored = doc.get("data", {}) if doc is not None else {}
+        if not isinstance(stored, dict):
+            raise DecodingError(entity, "", "its 'data' field is not a document")
+        return doc, stored
 
     async def refresh_user_data(self, user_id: int, user_data: UD) -> None:
         """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one user's data, in place.

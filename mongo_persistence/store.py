@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dtm
-import logging
 import os
+import re
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -37,12 +37,13 @@ from pymongo.errors import (
 from pymongo.write_concern import WriteConcern
 
 from mongo_persistence.errors import PersistenceConnectionError, PersistenceWriteError
+from mongo_persistence.logs import get_logger
 from mongo_persistence.tracker import Digests, StateTracker
 from mongo_persistence.uri import redact_uri
 
 __all__ = ["COLLECTIONS", "Entry", "MongoStore", "is_transient"]
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = get_logger(__name__)
 
 COLLECTIONS: Final = (
     "user_data",
@@ -275,12 +276,18 @@ class MongoStore:
     # ------------------------------------------------------------------ reads
     async def iter_documents(
         self, kind: str, query: Mapping[str, Any] | None = None
-    ) -> AsyncIterator[Any]:
-        """Streams the documents of a collection in large batches."""
+    ) -> AsyncGenerator[Any, None]:
+        """Streams the documents of a collection in large batches.
+
+        Closing the generator (``contextlib.aclosing``) closes the cursor.
+        """
         await self.ensure_ready()
         cursor = self.collection(kind).find(dict(query or {}), batch_size=_READ_BATCH)
-        async for doc in cursor:
-            yield doc
+        try:
+            async for doc in cursor:
+                yield doc
+        finally:
+            await cursor.close()
 
     async def find_one(self, kind: str, doc_id: Any) -> Any:
         """Reads one document by ``_id``."""
@@ -426,7 +433,10 @@ class MongoStore:
                     )
                 upserted = (u["index"] for u in exc.details.get("upserted", []))
                 if exc.details.get("writeConcernErrors"):
-                    failure = WriteConcernError(str(exc.details["writeConcernErrors"][0]))
+                    concern = exc.details["writeConcernErrors"][0]
+                    failure = WriteConcernError(
+                        concern.get("errmsg", "write concern error"), concern.get("code"), concern
+                    )
                     errors = dict.fromkeys(range(len(items)), failure)
             except (TypeError, NotImplementedError) as exc:
                 # A client whose bulk_write does not work with these models (mongomock-motor
@@ -434,7 +444,7 @@ class MongoStore:
                 _LOGGER.warning(
                     "bulk_write is not usable with this client (%s); writing one document per "
                     "request from now on.",
-                    exc,
+                    short_error(exc),
                 )
                 self.bulk = sent = False
             except Exception as exc:  # noqa: BLE001 - every entry gets the error
@@ -501,8 +511,9 @@ class MongoStore:
         entry.attempts += 1
         if keep is None:
             keep = is_transient(error) or (isinstance(model, UpdateOne) and entry.attempts == 1)
-        wrapped = PersistenceWriteError(entry.entity, short_error(error), kept=keep)
-        wrapped.__cause__ = error
+        op = _op_name(model, entry)
+        wrapped = PersistenceWriteError(entry.entity, f"{op}: {short_error(error)}", kept=keep)
+        wrapped.__cause__ = without_document(error)
         entry.settle(wrapped)
         if entry.abandoned:
             return  # flush() saved it to a recovery file already
@@ -511,12 +522,18 @@ class MongoStore:
         if keep:
             self._pending[key] = entry
             _LOGGER.warning(
-                "Writing %s failed (%s); its newest data is kept and will be retried.",
+                "Writing %s failed (%s: %s); its newest data is kept and will be retried.",
                 entry.entity,
+                op,
                 short_error(error),
             )
         else:
-            _LOGGER.error("Writing %s failed and is not retried: %s", entry.entity, error)
+            _LOGGER.error(
+                "Writing %s failed (%s: %s) and is not retried.",
+                entry.entity,
+                op,
+                short_error(error),
+            )
 
     # ------------------------------------------------------------------ flush
     @property
@@ -707,8 +724,56 @@ class MongoStore:
         return True
 
 
+_ERROR_MAX: Final = 300
+_BRACES: Final = re.compile(r"\{.*\}", re.DOTALL)
+
+
 def short_error(exc: BaseException) -> str:
-    """The driver's message, without the topology dump of server selection errors."""
-    text = str(exc).split("\n", 1)[0]
-    text = text.split(", Topology Description:", 1)[0]
-    return text[:300] or type(exc).__name__
+    """The driver's or the server's message, without anything from a document.
+
+    Only the server's code and message (without the document the driver appends as ``full
+    error``, and with every ``{...}`` in it, such as the ``dup key`` of a duplicate key error,
+    replaced by ``{...}``), and without the topology dump of server selection errors.
+    """
+    if isinstance(exc, OperationFailure):
+        details = exc.details or {}
+        message = details.get("errmsg")
+        if not isinstance(message, str):
+            message = str(exc).split(", full error:", 1)[0]
+        name = details.get("codeName")
+        code = f" (code {exc.code}{f', {name}' if isinstance(name, str) else ''})"
+        text = _BRACES.sub("{...}", message.split("\n", 1)[0])[:_ERROR_MAX] + code
+    else:
+        text = str(exc).split("\n", 1)[0]
+        text = text.split(", Topology Description:", 1)[0]
+        text = _BRACES.sub("{...}", text.split(", full error:", 1)[0])[:_ERROR_MAX]
+    return text or type(exc).__name__
+
+
+def without_document(exc: BaseException) -> BaseException:
+    """The exception itself, or for a server's error a copy holding only its code and message.
+
+    A driver's :class:`~pymongo.errors.OperationFailure` of a write holds the document it was
+    writing (``details["op"]``), shown in tracebacks as ``full error``.
+    """
+    if not isinstance(exc, OperationFailure):
+        return exc
+    details = exc.details or {}
+    message = short_error(exc)
+    clean = {"ok": 0, "code": exc.code, "codeName": details.get("codeName"), "errmsg": message}
+    try:
+        copy = type(exc)(message, exc.code, clean)
+    except TypeError:
+        copy = OperationFailure(message, exc.code, clean)
+    copy.__traceback__ = exc.__traceback__
+    return copy
+
+
+def _op_name(model: Any, entry: Entry) -> str:
+    if isinstance(model, DeleteOne) or entry.data is None:
+        return "delete"
+    if isinstance(model, ReplaceOne):
+        return "replace"
+    if isinstance(model, UpdateOne):
+        return "update"
+    return "write"

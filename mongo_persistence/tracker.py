@@ -18,7 +18,7 @@ from bson.errors import InvalidDocument
 
 from mongo_persistence.codec import TAG
 
-__all__ = ["Digests", "Plan", "StateTracker", "digest_fields", "path_safe"]
+__all__ = ["Digests", "Plan", "StateTracker", "digest_fields", "document_size", "path_safe"]
 
 Digests = dict[str, str | bytes]
 """Per top-level key: a type-exact fingerprint of its value.
@@ -27,7 +27,12 @@ Fingerprints are plain ``str``/``bytes`` objects, so a digests dict holds nothin
 collector tracks: with 100k entities that keeps full collections rare and short."""
 
 _DOC_OVERHEAD: Final = 512
-"""Room kept for ``_id``, metadata fields and the document framing in size checks."""
+"""About the framing of a document beside its fields: a diff larger than this is not sent."""
+
+_INT32_MIN: Final = -(2**31)
+_INT32_MAX: Final = 2**31 - 1
+_UPDATED_AT_SIZE: Final = 2 + len("updated_at") + 8
+"""The ``updated_at`` date element every written document ends with."""
 
 _INLINE_MAX: Final = 64
 """Strings and bytes up to this length are their own fingerprint; longer ones are hashed."""
@@ -40,37 +45,61 @@ def digest_fields(fields: Mapping[str, Any]) -> tuple[Digests, int]:
     differ); anything else is summarised by a hash of its BSON encoding.
 
     Returns:
-        The fingerprints, and an estimate of the size of a document holding these fields.
+        The fingerprints, and the exact size in bytes of the BSON document holding these fields
+        (what :func:`bson.encode` makes of :paramref:`fields`).
 
     Raises:
         :class:`bson.errors.InvalidDocument`: A value cannot be BSON-encoded.
         :class:`UnicodeEncodeError`: A string holds a lone surrogate.
     """
     out: Digests = {}
-    size = _DOC_OVERHEAD
+    size = 5  # the int32 length and the closing NUL
     for key, value in fields.items():
         kind = type(value)
-        size += len(key) + 8
+        # type byte, key, NUL
+        size += 2 + (len(key) if key.isascii() else len(key.encode()))
         if kind is str and len(value) <= _INLINE_MAX:
-            value.encode()  # a lone surrogate cannot be stored: fail here, not in the batch
             out[key] = "s" + value
-            size += 4 * len(value)
-        elif kind is int or kind is Int64:  # BSON reads integers back as either: alike
+            size += 5 + (len(value) if value.isascii() else len(value.encode()))
+        elif kind is int:  # BSON reads integers back as int or Int64: alike
             out[key] = f"i{value}"
+            size += 4 if _INT32_MIN <= value <= _INT32_MAX else 8
+        elif kind is Int64:
+            out[key] = f"i{value}"
+            size += 8
         elif kind is bool:
             out[key] = "bT" if value else "bF"
+            size += 1
         elif kind is float:
             out[key] = f"f{value!r}"
+            size += 8
         elif value is None:
             out[key] = "n"
         elif kind is bytes and len(value) <= _INLINE_MAX:
             out[key] = b"y" + value
-            size += len(value)
+            size += 5 + len(value)
         else:
             raw = bson.encode({"v": value})
             out[key] = b"h" + hashlib.blake2b(raw, digest_size=16).digest()
-            size += len(raw)
+            size += len(raw) - 8  # without the framing of {"v": ...}: length, type, "v", NUL
     return out, size
+
+
+def document_size(
+    doc_id: Any, field_name: str, fields_size: int, extra: Mapping[str, Any] | None = None
+) -> int:
+    """The exact BSON size of the document the store writes (:meth:`Entry.replacement`).
+
+    Args:
+        doc_id: Its ``_id``.
+        field_name (:obj:`str`): The field holding the fields (``""``: at the top level).
+        fields_size (:obj:`int`): The size of the fields' document (from :func:`digest_fields`).
+        extra (Mapping, optional): The document's other fields.
+    """
+    head = len(bson.encode({"_id": doc_id, **(extra or {})})) - 1  # without the closing NUL
+    # a sub-document (type, name, NUL, fields), or the fields without their framing
+    body = 2 + len(field_name.encode()) + fields_size if field_name else fields_size - 5
+    return head + body + _UPDATED_AT_SIZE + 1
 
 
 def path_safe(key: str) -> bool:

@@ -17,12 +17,14 @@ import socket
 import threading
 import uuid
 import warnings
+import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytz
 from telegram import Bot, Update
 from telegram.ext import CallbackContext, ContextTypes, ExtBot, MessageHandler, filters
 from telegram.warnings import PTBUserWarning
@@ -52,6 +54,21 @@ class Color(enum.Enum):
 
 class Level(enum.IntEnum):
     LOW = 1
+
+
+class Plus2(dtm.tzinfo):
+    """A tzinfo of its own (as dateutil's): it cannot be stored faithfully."""
+
+    def utcoffset(self, _: dtm.datetime | None) -> dtm.timedelta:
+        return dtm.timedelta(hours=2)
+
+    def dst(self, _: dtm.datetime | None) -> dtm.timedelta:
+        return dtm.timedelta(0)
+
+
+def berlin_file() -> zoneinfo.ZoneInfo:
+    with Path(zoneinfo.TZPATH[0], "Europe", "Berlin").open("rb") as handle:
+        return zoneinfo.ZoneInfo.from_file(handle)
 
 
 def generator() -> Iterator[int]:
@@ -221,6 +238,27 @@ CASES = [
     Case("lone-surrogate", lambda _: {"bad": "\ud800"}, ENC, "['bad']", "str", "surrogate"),
     Case("lone-surrogate-in-key", lambda _: {"n": {"\udfff": 1}}, ENC, "['n']", "str",
          "surrogate"),
+    # a top-level key is checked by the encoder too: the batch of the other entities is written
+    Case("lone-surrogate-in-a-top-level-key", lambda _: {"ok": 1, "\ud800": 2}, ENC,
+         "['\\ud800']", "str", "the key cannot be stored as UTF-8"),
+    Case("lone-surrogate-in-a-mixed-dict-key", lambda _: {1: 1, "\ud800": 2}, ENC,
+         "['\\ud800']", "str", "the key cannot be stored as UTF-8"),
+    Case("int-over-the-digit-limit", lambda _: {"n": [10**5000]}, ENC, "['n'][0]", "int",
+         "digits cannot be stored"),
+    Case("int-key-over-the-digit-limit", lambda _: {10**5000: 1}, ENC, "[<int of 16610 bits>]",
+         "int", "digits cannot be stored"),
+    # --- time zones: stored faithfully or refused, never changed to a fixed offset
+    Case("pytz-zones", lambda _: {"at": [pytz.timezone("Europe/Berlin").localize(
+        dtm.datetime(2024, 7, 1, 12)), pytz.timezone("America/New_York").localize(
+        dtm.datetime(2024, 1, 1, 12)), dtm.datetime(2024, 1, 1, tzinfo=pytz.utc),
+        pytz.timezone("EST").localize(dtm.datetime(2024, 7, 1))]}),
+    Case("pytz-zone-not-localized", lambda _: {"at": dtm.datetime(
+        2024, 7, 1, tzinfo=pytz.timezone("Europe/Berlin"))}, ENC, "['at']", "datetime.datetime",
+        "localize"),
+    Case("zoneinfo-from-file", lambda _: {"at": dtm.datetime(2024, 7, 1, tzinfo=berlin_file())},
+         ENC, "['at']", "datetime.datetime", "ZoneInfo without a key"),
+    Case("other-tzinfo", lambda _: {"at": dtm.datetime(2024, 7, 1, tzinfo=Plus2())}, ENC, "['at']",
+         "datetime.datetime", "cannot be stored faithfully"),
 ]  # fmt: skip
 
 

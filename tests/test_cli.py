@@ -224,20 +224,20 @@ async def test_inspect_shows_every_namespace_or_the_one_asked_for(
     mongodb_uri: str, db_name: str, db: Any
 ) -> None:
     await migrate_fixture(mongodb_uri, db_name)
-    await migrate_fixture(mongodb_uri, db_name, "shop.bot")
+    await migrate_fixture(mongodb_uri, db_name, "shop-bot")
     result = await cli("inspect", "--uri", mongodb_uri, "-d", db_name)
     assert_clean(result)
     assert "no namespace:" in result.output
-    assert "namespace 'shop.bot':" in result.output
+    assert "namespace 'shop-bot':" in result.output
     lines = result.output.splitlines()
-    row = next(line for line in lines if line.strip().startswith("shop.bot.user_data"))
+    row = next(line for line in lines if line.strip().startswith("shop-bot.user_data"))
     count, data_size = row.split()[1:3]
     assert count == "2" and float(data_size) > 0
     assert any(line.split()[:2] == ["total", "8"] for line in lines)
 
-    only = await cli("inspect", "--uri", mongodb_uri, "-d", db_name, "-n", "shop.bot")
+    only = await cli("inspect", "--uri", mongodb_uri, "-d", db_name, "-n", "shop-bot")
     assert_clean(only)
-    assert "namespace 'shop.bot':" in only.output and "no namespace:" not in only.output
+    assert "namespace 'shop-bot':" in only.output and "no namespace:" not in only.output
 
     empty = await cli("inspect", "--uri", mongodb_uri, "-d", f"{db_name}_none")
     assert_clean(empty)
@@ -440,3 +440,53 @@ async def test_recover_loads_what_flush_could_not_save(
     again = await cli(*args)
     assert_clean(again)
     assert "skipped 2" in again.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "kwarg"),
+    [("-n", "shop bot", "namespace"), ("-n", "a.b", "namespace"), ("-n", "x/y", "namespace"),
+     ("-d", "a b", "database"), ("-d", "", "database"), ("-d", "a/b", "database")],
+)  # fmt: skip
+def test_names_are_checked_by_the_library_s_rule(option: str, value: str, kwarg: str) -> None:
+    with pytest.raises(ValueError) as info:
+        MongoPersistence("mongodb://127.0.0.1:1", **{kwarg: value})
+    result = invoke("inspect", "--uri", "mongodb://127.0.0.1:1", option, value)
+    assert_clean(result, 1)
+    assert result.output.strip() == f"Error: {info.value}"
+
+
+async def test_check_lists_the_bad_documents_without_their_content(
+    mongodb_uri: str, db_name: str, db: Any
+) -> None:
+    secret = "private-SECRET-value"
+    bad = {"x": {"__type__": "set", "value": secret}}
+    good = {"ok": {"__type__": "tuple", "value": [secret]}}
+    assert sys.modules.get("json.tool") is None
+    await db["user_data"].insert_many([{"_id": 1, "data": good}, {"_id": 2, "data": bad}])
+    await db["chat_data"].insert_one(
+        {"_id": -1, "data": {"e": {"__type__": "enum", "class": "json.tool:X", "name": secret}}}
+    )
+    await db["bot_data"].insert_one({"_id": "bot_data", "data": good})
+    await db["conversations"].insert_one(
+        {"_id": '["c",1]', "name": "c", "key": [1], "state": {"__type__": "int", "value": secret}}
+    )
+    result = await cli("check", "--uri", mongodb_uri, "-d", db_name)
+    assert_clean(result, 1)
+    assert "user_data[2]['x']: bad 'set' value: field 'value' must be an array" in result.output
+    assert "chat_data[-1]['e']: cannot find class 'json.tool:X'" in result.output
+    assert "conversations['[\"c\",1]']: bad 'int' value" in result.output
+    assert "Checked 5 documents: 3 bad." in result.output
+    assert "Error: 3 documents cannot be loaded" in result.output
+    assert "user_data[1]" not in result.output and "bot_data" not in result.output
+    assert secret not in result.output
+    inspected = await cli("inspect", "--uri", mongodb_uri, "-d", db_name, "chat", "-1")
+    assert "cannot find class 'json.tool:X'" in inspected.output, inspected.output
+    assert secret not in inspected.output.split("raw", 1)[0]  # the decoded part
+    assert sys.modules.get("json.tool") is None
+
+    await db["user_data"].delete_one({"_id": 2})
+    await db["chat_data"].delete_many({})
+    await db["conversations"].delete_many({})
+    fine = await cli("check", "--uri", mongodb_uri, "-d", db_name)
+    assert_clean(fine)
+    assert "Checked 2 documents: none bad." in fine.output

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import (
     ApplicationHandlerStop,
@@ -125,10 +125,41 @@ async def test_namespaces_isolate_bots(make_persistence: Factory, db: Any) -> No
     await two.flush()
 
 
-@pytest.mark.parametrize("namespace", ["", "$x", "a\x00b", ".x"])
-def test_bad_namespace_is_refused(namespace: str) -> None:
-    with pytest.raises(ValueError, match="namespace"):
+@pytest.mark.parametrize(
+    "namespace", ["", "$x", "a\x00b", ".x", "shop bot", "a.b", "x/y", "é", "n" * 65, 5]
+)
+def test_bad_namespace_is_refused(namespace: Any) -> None:
+    with pytest.raises(ValueError, match="namespace") as info:
         MongoPersistence("mongodb://127.0.0.1:1", namespace=namespace)
+    assert str(info.value).endswith("use 1 to 64 letters, digits, '_' or '-'")
+
+
+@pytest.mark.parametrize("database", ["", "a/b", "a b", "a.b", 'a"b', "a$b", "d" * 64, "a\x00"])
+def test_bad_database_name_is_refused_as_such(database: str, mongodb_uri: str) -> None:
+    """Not "ptb_persistence" for "", not "an invalid connection string" for the others."""
+    with pytest.raises(ValueError, match=r"^Invalid database name .*: use 1 to 63 bytes"):
+        MongoPersistence(mongodb_uri, database=database)
+
+
+def test_an_invalid_database_name_in_the_uri_is_named_as_such() -> None:
+    with pytest.raises(ValueError, match=r"Invalid database name 'a\*b' in the connection string"):
+        MongoPersistence("mongodb://127.0.0.1:1/a*b")
+
+
+async def test_a_synchronous_client_is_refused_at_once(mongodb_uri: str) -> None:
+    sync: MongoClient[Any] = MongoClient(mongodb_uri, connect=False)
+    try:
+        for target in (sync, sync["db"]):
+            with pytest.raises(TypeError, match=r"Use pymongo\.AsyncMongoClient"):
+                MongoPersistence(target)
+    finally:
+        sync.close()
+
+
+async def test_client_kwargs_with_a_client_handed_in_are_refused(client: Any, db: Any) -> None:
+    for target in (client, db):
+        with pytest.raises(TypeError, match="client_kwargs are only used"):
+            MongoPersistence(target, client_kwargs={"appname": "x"})
 
 
 # ----------------------------------------------------------------------------------- restarts

@@ -3,6 +3,7 @@ namespaces isolate bots."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pickle
 import traceback
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from bson import Binary
+from click.testing import CliRunner
 from pymongo import AsyncMongoClient
 from pymongo.write_concern import WriteConcern
 from telegram.warnings import PTBUserWarning
@@ -24,6 +26,8 @@ from mongo_persistence import (
     PersistenceWriteError,
     redact_uri,
 )
+from mongo_persistence.cli import main as cli_main
+from mongo_persistence.uri import redact_text
 from scripts.local_server import LocalServer
 from tests.helpers.compare import assert_same
 from tests.helpers.servers import (
@@ -374,3 +378,51 @@ async def test_a_recovery_file_is_only_restored_into_its_own_namespace(
     assert await moved.store.restore_recovery_file(path, check_namespace=False) == (1, 0)
     assert await moved.get_user_data() == {1: {"v": 1}}
     await moved.flush()
+
+
+@pytest.mark.parametrize("password", ["a", "e", "t", "1", "admin", "MongoDB", "alice", "%61"])
+async def test_redaction_is_structural_whatever_the_password(
+    secured: LocalServer, password: str
+) -> None:
+    """Replacing the password's text everywhere turned 'authSource=admin' into '***dmin' for the
+    password 'a' (and showed its letters by what was missing). Only the URI's userinfo is hidden;
+    the rest of the message stays readable, in the library and in the CLI alike."""
+    ensure_running(secured)
+    options = f"authSource=admin&serverSelectionTimeoutMS={FAST_SELECTION_MS}"
+    uri = with_credentials(secured, USER, password, options)
+    shown = f"mongodb://{USER}:***@127.0.0.1:{secured.port}/?{options}"
+    persistence = MongoPersistence(uri, database="secured", update_interval=3600)
+    with pytest.raises(PersistenceConnectionError) as info:
+        await persistence.get_user_data()
+    await persistence.flush()
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli_main, ["inspect", "--uri", uri, "-d", "secured"]
+    )
+    assert result.exit_code == 1
+    for message in (str(info.value), result.output):
+        assert shown in message, message
+        assert message.count("***") == 1, message
+        assert "refused the credentials" in message
+        assert "uthentication failed" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "uri", "expected"),
+    [
+        (
+            "bad mongodb://u:a@h/?authSource=admin here",
+            "mongodb://u:a@h/?authSource=admin",
+            "bad mongodb://u:***@h/?authSource=admin here",
+        ),
+        ("u:a@h refused a login as admin", "mongodb://u:a@h/", "u:***@h refused a login as admin"),
+        ("u:p@ss@h", "mongodb://u:p@ss@h/", "u:***@h"),
+        ("decoded u:p@ss@h", "mongodb://u:p%40ss@h/", "decoded u:***@h"),
+        (
+            "opt authMechanismProperties=AWS_SESSION_TOKEN:x is bad",
+            "mongodb://h/?authMechanismProperties=AWS_SESSION_TOKEN:x",
+            "opt authMechanismProperties=*** is bad",
+        ),
+    ],
+)
+def test_redact_text(text: str, uri: str, expected: str) -> None:
+    assert redact_text(text, uri) == expected
