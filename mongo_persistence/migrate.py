@@ -25,8 +25,9 @@ from telegram.ext import BasePersistence, DictPersistence, ExtBot, PicklePersist
 from mongo_persistence.errors import (
     DocumentTooLargeError,
     EncodingError,
-    MongoPersistenceError,
+    MigrationAbortedError,
     PersistenceWriteError,
+    SourceError,
 )
 from mongo_persistence.persistence import MongoPersistence
 from mongo_persistence.store import Entry, MongoStore
@@ -67,26 +68,6 @@ def dummy_bot() -> ExtBot[None]:
     placeholder, which a bot started on MongoDB turns into itself.
     """
     return ExtBot(DUMMY_TOKEN)
-
-
-class SourceError(MongoPersistenceError):
-    """The source of a migration is missing, unreadable or not in the expected format."""
-
-
-class MigrationAbortedError(MongoPersistenceError):
-    """MongoDB failed during a migration; what was written so far stays written.
-
-    Args:
-        message (:obj:`str`): What happened.
-        result (:class:`MigrationResult`): The counts up to the failure.
-
-    Attributes:
-        result (:class:`MigrationResult`): The counts up to the failure.
-    """
-
-    def __init__(self, message: str, result: MigrationResult) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 @dataclass

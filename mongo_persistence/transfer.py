@@ -29,7 +29,7 @@ from bson.json_util import JSONMode, JSONOptions
 from pymongo import ReplaceOne
 from pymongo.errors import OperationFailure
 
-from mongo_persistence.errors import MongoPersistenceError
+from mongo_persistence.errors import ExportFormatError
 from mongo_persistence.store import COLLECTIONS, MongoStore
 
 __all__ = [
@@ -69,10 +69,6 @@ READ_OPTIONS: Final[CodecOptions[dict[str, Any]]] = CodecOptions(
 
 _BATCH: Final = 1000
 _RECOVERY_KEYS: Final = frozenset({"collection", "_id", "op", "at", "document"})
-
-
-class ExportFormatError(MongoPersistenceError, ValueError):
-    """A file is not a complete export written by ``mongo-persistence export``."""
 
 
 @dataclass(frozen=True)
