@@ -7,7 +7,7 @@ import json
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, overload
 
 import pymongo
 from bson.errors import InvalidDocument
@@ -16,7 +16,6 @@ from pymongo.database import Database as SyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
-from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 from telegram.warnings import PTBUserWarning
 
 from mongo_persistence.codec import (
@@ -52,6 +51,15 @@ _LOGGER = get_logger(__name__)
 UD = TypeVar("UD")
 CD = TypeVar("CD")
 BD = TypeVar("BD")
+
+# PTB's own aliases live in its private telegram.ext._utils.types: spelled out here (as ptbcontrib
+# does), so that a change of PTB's internals cannot break the import.
+ConversationKey: TypeAlias = tuple[int | str, ...]
+"""The key of a conversation: ``(chat_id, user_id)``, or fewer, per the handler's settings."""
+ConversationDict: TypeAlias = dict[ConversationKey, object]
+"""The states of a :class:`telegram.ext.ConversationHandler`, by conversation key."""
+CDCData: TypeAlias = tuple[list[tuple[str, float, dict[str, Any]]], dict[str, str]]
+"""The data of :attr:`telegram.ext.CallbackDataCache.persistence_data`: keyboards and queries."""
 
 DEFAULT_DATABASE: Final = "ptb_persistence"
 """The database used when neither the URI nor :paramref:`MongoPersistence.database` names one."""
