@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import warnings
 from collections.abc import Iterable
@@ -76,10 +77,20 @@ def conversation_id(name: str, key: ConversationKey) -> str:
 
 
 def _new_instance(cls: Any) -> Any:
+    """An empty instance of a data class: ``cls()``, or ``cls.__new__(cls)`` if it needs arguments.
+
+    Only a signature that cannot be called without arguments falls back; a :class:`TypeError`
+    raised by the class's own ``__init__`` propagates (it is a bug of the bot to report).
+    """
     try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):  # no signature to read (some built-in classes)
         return cls()
+    try:
+        signature.bind()
     except TypeError:  # an __init__ that needs arguments
         return cls.__new__(cls)
+    return cls()
 
 
 def _callback_data_from(data: Any) -> CDCData:

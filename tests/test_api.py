@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from telegram.ext import ContextTypes
 
 import mongo_persistence
-from mongo_persistence import persistence
+from mongo_persistence import MongoPersistence, persistence
 
 PACKAGE = Path(mongo_persistence.__file__).parent
 
@@ -38,3 +41,52 @@ def test_ptb_type_aliases_match_ptb() -> None:
     types = pytest.importorskip("telegram.ext._utils.types")
     assert persistence.ConversationKey == types.ConversationKey
     assert persistence.CDCData == types.CDCData
+
+
+# ====================================================================== _new_instance
+class _Flaky(dict[str, Any]):
+    """A data class whose ``__init__`` may itself raise a TypeError (a bug of the bot's)."""
+
+    broken = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        if self.broken:
+            raise TypeError("a bug inside __init__")
+
+
+class _NeedsArguments(dict[str, Any]):
+    def __init__(self, required: int) -> None:
+        super().__init__(required=required)
+
+
+def test_new_instance_falls_back_only_for_a_signature_that_needs_arguments() -> None:
+    made = persistence._new_instance(_NeedsArguments)
+    assert type(made) is _NeedsArguments
+    assert made == {}
+    assert persistence._new_instance(dict) == {}
+    assert persistence._new_instance(int) == 0
+
+
+def test_new_instance_lets_a_type_error_of_the_class_itself_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_Flaky, "broken", True)
+    with pytest.raises(TypeError, match="a bug inside __init__"):
+        persistence._new_instance(_Flaky)
+
+
+async def test_refresh_reports_a_type_error_raised_by_the_data_class(
+    make_persistence: Callable[..., MongoPersistence[Any, Any, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The document of the entity is gone: the data is replaced by a new instance of the class."""
+    mongo = make_persistence(refresh=True, context_types=ContextTypes(user_data=_Flaky))
+    try:
+        await mongo.get_user_data()
+        user_data = _Flaky()
+        monkeypatch.setattr(_Flaky, "broken", True)
+        with pytest.raises(TypeError, match="a bug inside __init__"):
+            await mongo.refresh_user_data(1, user_data)
+    finally:
+        await mongo.flush()
