@@ -154,8 +154,9 @@ def read_export(
 ) -> tuple[ExportHeader, Iterator[tuple[str, dict[str, Any]]]]:
     """Checks a whole export and returns its header and a reader of its documents.
 
-    The lines are read twice when :paramref:`lines` can be iterated twice (a list, a file that
-    is re-opened by the caller); pass a list for a stream.
+    The lines are read twice when :paramref:`lines` can be iterated twice (a list, an object
+    that re-opens the file each time); a one-shot iterable (an iterator, a generator, an open
+    file) is read into a list first.
 
     Args:
         lines (Iterable[:obj:`str`]): The lines of the file.
@@ -168,6 +169,8 @@ def read_export(
     Raises:
         :class:`ExportFormatError`: It is not a complete export.
     """
+    if iter(lines) is lines:  # one pass only: the check below would use it up
+        lines = list(lines)
     header: dict[str, Any] | None = None
     counts = dict.fromkeys(COLLECTIONS, 0)
     trailer: dict[str, Any] | None = None

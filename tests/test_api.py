@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from telegram.ext import ContextTypes
 
 import mongo_persistence
-from mongo_persistence import MongoPersistence, persistence
+from mongo_persistence import MongoPersistence, persistence, transfer
 
 PACKAGE = Path(mongo_persistence.__file__).parent
 
@@ -90,3 +91,34 @@ async def test_refresh_reports_a_type_error_raised_by_the_data_class(
             await mongo.refresh_user_data(1, user_data)
     finally:
         await mongo.flush()
+
+
+# ====================================================================== read_export
+def _export_lines() -> list[str]:
+    def dumps(value: Any) -> str:
+        return transfer._dumps(value) + "\n"
+
+    header = {"format": transfer.EXPORT_FORMAT, "version": transfer.EXPORT_VERSION}
+    return [
+        dumps({**header, "database": "bot", "namespace": None}),
+        dumps({"kind": "user_data", "document": {"_id": 1, "data": {"a": 1}}}),
+        dumps({"kind": "chat_data", "document": {"_id": -5, "data": {}}}),
+        dumps({"end": {"documents": 2}}),
+    ]
+
+
+EXPECTED_RECORDS = [
+    ("user_data", {"_id": 1, "data": {"a": 1}}),
+    ("chat_data", {"_id": -5, "data": {}}),
+]
+
+
+@pytest.mark.parametrize(
+    "make_lines",
+    [list, iter, lambda lines: (line for line in lines), lambda lines: io.StringIO("".join(lines))],
+    ids=["list", "iterator", "generator", "text file"],
+)
+def test_read_export_reads_a_one_shot_iterable(make_lines: Callable[[list[str]], Any]) -> None:
+    header, records = transfer.read_export(make_lines(_export_lines()))
+    assert header.total == 2
+    assert list(records) == EXPECTED_RECORDS
