@@ -998,7 +998,8 @@ def recover_command(
         async with connect(target) as (db, name):
             click.echo(
                 f"Recovering {_plural(info.total, 'entity')} ({info.ops['replace']} to write, "
-                f"{info.ops['delete']} to delete) from {where} into {target.describe(name)}"
+                f"{info.ops['merge']} to merge, {info.ops['delete']} to delete) from {where} "
+                f"into {target.describe(name)}"
             )
             store = _persistence(db, target).store
             try:

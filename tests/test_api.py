@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import ast
+import asyncio
+import datetime as dtm
 import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import json_util
+from click.testing import CliRunner
 from telegram.ext import ContextTypes
 
 import mongo_persistence
-from mongo_persistence import MongoPersistence, persistence, transfer
+from mongo_persistence import MongoPersistence, cli, persistence, transfer
 
 PACKAGE = Path(mongo_persistence.__file__).parent
 
@@ -122,3 +126,34 @@ def test_read_export_reads_a_one_shot_iterable(make_lines: Callable[[list[str]],
     header, records = transfer.read_export(make_lines(_export_lines()))
     assert header.total == 2
     assert list(records) == EXPECTED_RECORDS
+
+
+# ====================================================================== recover
+def _recovery_line(op: str, doc_id: int, document: dict[str, Any] | None) -> str:
+    at = dtm.datetime(2024, 1, 1, tzinfo=dtm.timezone.utc)
+    record = {
+        "collection": "user_data",
+        "_id": doc_id,
+        "entity": f"user_data[{doc_id}]",
+        "op": op,
+        "at": at,
+        "document": document,
+    }
+    return json_util.dumps(record, json_options=json_util.CANONICAL_JSON_OPTIONS) + "\n"
+
+
+async def test_recover_counts_the_merge_records(
+    tmp_path: Path, mongodb_uri: str, db_name: str
+) -> None:
+    recovery = tmp_path / "recovery.jsonl"
+    recovery.write_text(
+        _recovery_line("replace", 1, {"_id": 1, "data": {"a": 1}})
+        + _recovery_line("merge", 2, {"_id": 2, "data": {"b": 2}})
+        + _recovery_line("merge", 3, {"_id": 3, "data": {"c": 3}})
+        + _recovery_line("delete", 4, None)
+    )
+    args = ["recover", str(recovery), "--uri", mongodb_uri, "-d", db_name]
+    result = await asyncio.to_thread(CliRunner().invoke, cli.main, args)
+    assert result.exit_code == 0, result.output
+    assert "Recovering 4 entities (1 to write, 2 to merge, 1 to delete)" in result.output
+    assert "Restored 4, skipped 0" in result.output
