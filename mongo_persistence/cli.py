@@ -188,17 +188,16 @@ def _persistence(
         raise CliError(str(exc)) from None
 
 
-def _run(target: Target | None, coroutine: Coroutine[Any, Any, T]) -> T:
+def _run(target: Target, coroutine: Coroutine[Any, Any, T]) -> T:
     """Runs a command's coroutine; turns the errors one expects into one-line messages."""
-    scrub = target.scrub if target is not None else (lambda text: text.strip().split("\n")[0])
+    scrub = target.scrub
     try:
         with _warnings_as_notes():
             return asyncio.run(coroutine)
     except click.ClickException:
         raise
     except ServerSelectionTimeoutError as exc:
-        where = target.redacted if target else "MongoDB"
-        raise CliError(scrub(f"Lost the connection to {where}: {_short(exc)}")) from None
+        raise CliError(scrub(f"Lost the connection to {target.redacted}: {_short(exc)}")) from None
     except PyMongoError as exc:
         raise CliError(scrub(f"MongoDB failed: {_short(exc)}")) from None
     except MongoPersistenceError as exc:

@@ -5,18 +5,20 @@ from __future__ import annotations
 import ast
 import asyncio
 import datetime as dtm
+import inspect
 import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from bson import json_util
 from click.testing import CliRunner
 from telegram.ext import ContextTypes
 
 import mongo_persistence
-from mongo_persistence import MongoPersistence, cli, persistence, transfer
+from mongo_persistence import MongoPersistence, cli, errors, persistence, transfer
 
 PACKAGE = Path(mongo_persistence.__file__).parent
 
@@ -157,3 +159,25 @@ async def test_recover_counts_the_merge_records(
     assert result.exit_code == 0, result.output
     assert "Recovering 4 entities (1 to write, 2 to merge, 1 to delete)" in result.output
     assert "Restored 4, skipped 0" in result.output
+
+
+# ====================================================================== cli._run
+def test_cli_run_always_has_a_target() -> None:
+    """Every command knows its target before it runs: no branch for a missing one."""
+    assert inspect.signature(cli._run).parameters["target"].annotation == "Target"
+    source = inspect.getsource(cli._run)
+    assert "target is not None" not in source
+    assert "if target" not in source
+
+
+def test_cli_run_scrubs_the_password_of_the_target() -> None:
+    target = cli.Target("mongodb://bot:s3cret@h/", None, None, 1.0)
+
+    async def fail() -> None:
+        raise errors.PersistenceWriteError(
+            "user_data[1]", "mongodb://bot:s3cret@h/ down", kept=True
+        )
+
+    with pytest.raises(click.ClickException) as info:
+        cli._run(target, fail())
+    assert "s3cret" not in info.value.message
