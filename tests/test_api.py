@@ -7,9 +7,12 @@ import asyncio
 import datetime as dtm
 import inspect
 import io
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 import pytest
@@ -181,3 +184,85 @@ def test_cli_run_scrubs_the_password_of_the_target() -> None:
     with pytest.raises(click.ClickException) as info:
         cli._run(target, fail())
     assert "s3cret" not in info.value.message
+
+
+# ====================================================================== the cli extra
+ROOT = PACKAGE.parent
+
+
+def _project() -> dict[str, Any]:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        return cast(dict[str, Any], tomllib.load(handle)["project"])
+
+
+def test_click_and_tqdm_are_in_the_cli_extra_only() -> None:
+    project = _project()
+    required = {re.split(r"[<>=\[ ]", spec)[0] for spec in project["dependencies"]}
+    assert required == {"python-telegram-bot", "pymongo"}
+    extras = project["optional-dependencies"]
+    assert {re.split(r"[<>= ]", spec)[0] for spec in extras["cli"]} == {"click", "tqdm"}
+    assert "mongo-persistence[cli]" in extras["test"]
+
+
+def test_the_console_script_imports_neither_click_nor_tqdm_before_it_can_say_so() -> None:
+    module, _, function = _project()["scripts"]["mongo-persistence"].partition(":")
+    assert (module, function) == ("mongo_persistence.__main__", "main")
+    path = ROOT / (module.replace(".", "/") + ".py")
+    top_level = [
+        node
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    names = {
+        alias.name for node in top_level if isinstance(node, ast.Import) for alias in node.names
+    }
+    names |= {node.module or "" for node in top_level if isinstance(node, ast.ImportFrom)}
+    assert not names & {"click", "tqdm", "mongo_persistence.cli"}
+
+
+def _run_command(*args: str, hide: str | None = None) -> subprocess.CompletedProcess[str]:
+    hiding = f"sys.modules[{hide!r}] = None; " if hide else ""
+    code = (
+        f"import sys; {hiding}sys.argv = ['mongo-persistence', *sys.argv[1:]]; "
+        "from mongo_persistence.__main__ import main; main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+
+
+@pytest.mark.parametrize("missing", ["click", "tqdm"])
+def test_without_the_cli_extra_the_command_names_it(missing: str) -> None:
+    result = _run_command("--help", hide=missing)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"needs {missing}, which comes with the [cli] extra" in result.stderr
+    assert 'pip install "mongo-persistence[cli]"' in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_with_the_cli_extra_the_command_runs() -> None:
+    result = _run_command("--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage: mongo-persistence" in result.stdout
+    module = subprocess.run(
+        [sys.executable, "-m", "mongo_persistence", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert module.returncode == 0, module.stderr
+    assert mongo_persistence.__version__ in module.stdout
+
+
+def test_the_library_imports_without_the_cli_extra() -> None:
+    code = (
+        "import sys; sys.modules['click'] = sys.modules['tqdm'] = None; "
+        "import mongo_persistence, mongo_persistence.persistence, mongo_persistence.jobs"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
