@@ -75,7 +75,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 # ====================================================================== connection
-@dataclass
+@dataclass(slots=True)
 class Target:
     """Where a command reads or writes: server, database and namespace.
 
@@ -493,6 +493,7 @@ def migrate_command(
 class _NoDatabase:
     """Stands for a database in dry runs: it is never asked anything."""
 
+    __slots__ = ()
     name = "(dry run)"
 
     def get_collection(self, name: str, **_: Any) -> None:
@@ -895,6 +896,8 @@ async def _export(
 
 class _FileLines:
     """The lines of a file, read anew each time it is iterated."""
+
+    __slots__ = ("path",)
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -70,7 +70,7 @@ def dummy_bot() -> ExtBot[None]:
     return ExtBot(DUMMY_TOKEN)
 
 
-@dataclass
+@dataclass(slots=True)
 class SourceData:
     """Everything a PTB persistence holds, as its ``get_*`` methods returned it.
 
@@ -109,7 +109,7 @@ class SourceData:
         return sum(self.counts().values())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """An entity that cannot be migrated.
 
@@ -124,7 +124,7 @@ class Problem:
     message: str
 
 
-@dataclass
+@dataclass(slots=True)
 class MigrationResult:
     """What a migration (or a dry run) did.
 

@@ -71,7 +71,7 @@ _BATCH: Final = 1000
 _RECOVERY_KEYS: Final = frozenset({"collection", "_id", "op", "at", "document"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExportHeader:
     """What the header and the trailer of an export say.
 
@@ -294,7 +294,7 @@ async def import_records(
 
 
 # ====================================================================== statistics
-@dataclass
+@dataclass(slots=True)
 class CollectionStats:
     """Size figures of one collection.
 
@@ -385,7 +385,7 @@ async def find_namespaces(database: Any) -> list[str | None]:
     return sorted(found, key=lambda ns: (ns is not None, ns or ""))
 
 
-@dataclass
+@dataclass(slots=True)
 class RecoveryFileInfo:
     """What a recovery file holds.
 

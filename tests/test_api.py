@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import datetime as dtm
+import importlib
 import inspect
 import io
 import re
@@ -21,7 +23,7 @@ from click.testing import CliRunner
 from telegram.ext import ContextTypes
 
 import mongo_persistence
-from mongo_persistence import MongoPersistence, cli, errors, persistence, transfer
+from mongo_persistence import MongoPersistence, TypeCodec, cli, errors, persistence, transfer
 
 PACKAGE = Path(mongo_persistence.__file__).parent
 
@@ -266,3 +268,45 @@ def test_the_library_imports_without_the_cli_extra() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+# ====================================================================== __slots__
+# Classes without __slots__ and why (PTB slots every class of its own; see its test_slots.py).
+UNSLOTTED = {
+    "MongoJobStore": "APScheduler's MemoryJobStore has a __dict__ anyway",
+    "_Cap": "a logging.Filter, which has a __dict__ anyway",
+    "_InterruptWatch": "never instantiated: class attributes only",
+    "CliError": "a click.ClickException, which has a __dict__ anyway",
+    "_Fail": "the encoder's internal control flow; never leaves codec.py",
+    "_TooDeep": "the encoder's internal control flow; never leaves codec.py",
+    # issue 10 rewrites store.py and tracker.py; slot these there
+    "MongoStore": "store.py (issue 10)",
+    "DryRunStore": "a MongoStore",
+    "Plan": "tracker.py (issue 10)",
+}
+
+
+def _package_classes() -> list[type]:
+    classes = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        module = importlib.import_module(f"mongo_persistence.{path.stem}")
+        classes += [
+            obj
+            for _, obj in inspect.getmembers(module, inspect.isclass)
+            if obj.__module__ == module.__name__
+        ]
+    return classes
+
+
+@pytest.mark.parametrize("cls", _package_classes(), ids=lambda cls: cls.__qualname__)
+def test_classes_are_slotted(cls: type) -> None:
+    if cls.__name__ in UNSLOTTED:
+        pytest.skip(UNSLOTTED[cls.__name__])
+    assert "__slots__" in vars(cls)
+
+
+def test_type_codec_is_slotted_and_frozen() -> None:
+    codec = TypeCodec(complex, "complex", encode=str, decode=complex)
+    assert not hasattr(codec, "__dict__")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        codec.name = "other"  # type: ignore[misc]
