@@ -310,3 +310,73 @@ def test_type_codec_is_slotted_and_frozen() -> None:
     assert not hasattr(codec, "__dict__")
     with pytest.raises(dataclasses.FrozenInstanceError):
         codec.name = "other"  # type: ignore[misc]
+
+
+# ====================================================================== from_uri
+@pytest.mark.parametrize(
+    ("uri", "database", "expected"),
+    [
+        ("mongodb://127.0.0.1:1", None, persistence.DEFAULT_DATABASE),
+        ("mongodb://127.0.0.1:1/", None, persistence.DEFAULT_DATABASE),
+        ("mongodb://127.0.0.1:1/mydb", None, "mydb"),
+        ("mongodb://127.0.0.1:1/mydb?connectTimeoutMS=100", None, "mydb"),
+        ("mongodb://127.0.0.1:1/mydb", "other", "other"),
+        ("mongodb://127.0.0.1:1", "other", "other"),
+    ],
+)
+async def test_from_uri_picks_the_database_by_the_constructor_s_rule(
+    uri: str, database: str | None, expected: str
+) -> None:
+    made = MongoPersistence.from_uri(uri, database=database)
+    constructed = MongoPersistence(uri, database=database)
+    try:
+        assert made.database.name == constructed.database.name == expected
+    finally:
+        await made.flush()
+        await constructed.flush()
+
+
+async def test_from_uri_passes_every_option_on(tmp_path: Path) -> None:
+    made = MongoPersistence.from_uri(
+        "mongodb://127.0.0.1:1/db",
+        client_kwargs={"serverSelectionTimeoutMS": 1234},
+        namespace="shop",
+        lazy=True,
+        refresh=True,
+        flush_timeout=0.5,
+        recovery_dir=tmp_path,
+        on_bad_document="skip",
+        context_types=ContextTypes(user_data=_NeedsArguments),
+    )
+    try:
+        assert type(made) is MongoPersistence
+        assert made.database.client.options.server_selection_timeout == 1.234
+        assert made.store.namespace == "shop"
+        assert (made.lazy, made.refresh, made.flush_timeout) == (True, True, 0.5)
+        assert (made.recovery_dir, made.on_bad_document) == (tmp_path, "skip")
+        assert made.context_types.user_data is _NeedsArguments
+    finally:
+        await made.flush()
+
+
+async def test_from_uri_refuses_what_cannot_apply(client: Any, db: Any) -> None:
+    for target in (client, db):
+        with pytest.raises(TypeError, match=r"from_uri\(\) needs a connection string"):
+            MongoPersistence.from_uri(target)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        MongoPersistence.from_uri("mongodb://127.0.0.1:1", colour="red")
+    with pytest.raises(ValueError, match="Invalid database name"):
+        MongoPersistence.from_uri("mongodb://127.0.0.1:1", database="a b")
+    with pytest.raises(errors.PersistenceConnectionError, match=r"alice:\*\*\*@"):
+        MongoPersistence.from_uri("mongodb://alice:secret@host:port/")
+
+
+async def test_from_uri_persists(mongodb_uri: str, db_name: str) -> None:
+    writer = MongoPersistence.from_uri(mongodb_uri, database=db_name, namespace="from_uri")
+    await writer.update_user_data(7, {"a": 1})
+    await writer.flush()
+    reader = MongoPersistence(mongodb_uri, database=db_name, namespace="from_uri")
+    try:
+        assert await reader.get_user_data() == {7: {"a": 1}}
+    finally:
+        await reader.flush()
