@@ -124,7 +124,7 @@ class Problem:
     message: str
 
 
-@dataclass(slots=True)
+@dataclass  # not slotted: it travels in a pickled MigrationAbortedError
 class MigrationResult:
     """What a migration (or a dry run) did.
 

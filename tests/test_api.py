@@ -276,6 +276,7 @@ UNSLOTTED = {
     "MongoJobStore": "APScheduler's MemoryJobStore has a __dict__ anyway",
     "_Cap": "a logging.Filter, which has a __dict__ anyway",
     "_InterruptWatch": "never instantiated: class attributes only",
+    "MigrationResult": "pickled (protocol 0 too) inside a MigrationAbortedError",
     "CliError": "a click.ClickException, which has a __dict__ anyway",
     "_Fail": "the encoder's internal control flow; never leaves codec.py",
     "_TooDeep": "the encoder's internal control flow; never leaves codec.py",
