@@ -15,7 +15,7 @@ OLDEST_PTB ?= 21.0
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,dev]"
+	$(PY) -m pip install --quiet -e ".[cli,test,dev]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -65,7 +65,8 @@ test-oldest-ptb:
 	.venv-ptb$(OLDEST_PTB)/bin/python -c "import telegram; assert telegram.__version__ == '$(OLDEST_PTB)', telegram.__version__"
 	.venv-ptb$(OLDEST_PTB)/bin/python -m pytest -q $(PYTEST_ARGS)
 
-# Wheel and sdist build, pass twine check, and install and run in a clean venv.
+# Wheel and sdist build, pass twine check, and install and run in a clean venv: without the cli
+# extra the library works and the command names the extra (exit status 1); with it, it runs.
 dist-check: $(STAMP)
 	rm -rf dist .venv-dist
 	$(PY) -m build --outdir dist . >/dev/null
@@ -73,6 +74,10 @@ dist-check: $(STAMP)
 	$(PYTHON) -m venv .venv-dist
 	.venv-dist/bin/python -m pip install --quiet dist/*.whl
 	cd /tmp && $(CURDIR)/.venv-dist/bin/python -c "import mongo_persistence, sys; print('wheel ok', mongo_persistence.__version__)"
+	! .venv-dist/bin/python -c "import click" 2>/dev/null
+	status=0; .venv-dist/bin/mongo-persistence --help >/dev/null 2>.venv-dist/no-cli.txt || status=$$?; \
+		test $$status -eq 1 && grep -F 'pip install "mongo-persistence[cli]"' .venv-dist/no-cli.txt
+	.venv-dist/bin/python -m pip install --quiet "$$(ls dist/*.whl)[cli]"
 	.venv-dist/bin/mongo-persistence --help >/dev/null
 	.venv-dist/bin/python -m pip install --quiet --force-reinstall --no-deps dist/*.tar.gz
 	cd /tmp && $(CURDIR)/.venv-dist/bin/python -c "import mongo_persistence; print('sdist ok')"

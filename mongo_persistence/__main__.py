@@ -1,6 +1,37 @@
-"""``python -m mongo_persistence``: the ``mongo-persistence`` command."""
+"""``python -m mongo_persistence`` and the ``mongo-persistence`` command.
 
-from mongo_persistence.cli import main
+The command needs the ``cli`` extra (``pip install "mongo-persistence[cli]"``, for click and
+tqdm); without it, it says so and exits with status 1. This module imports neither before it can
+say so.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Final
+
+__all__ = ["main"]
+
+CLI_EXTRA: Final = "cli"
+"""The extra that brings the command's dependencies."""
+_CLI_MODULES: Final = frozenset({"click", "tqdm"})
+
+
+def main() -> None:
+    """Runs the ``mongo-persistence`` command, or says which extra it needs."""
+    try:
+        from mongo_persistence.cli import main as cli_main
+    except ModuleNotFoundError as exc:
+        if exc.name not in _CLI_MODULES:
+            raise
+        sys.stderr.write(
+            f"mongo-persistence: the command needs {exc.name}, which comes with the "
+            f"[{CLI_EXTRA}] extra:\n"
+            f'    pip install "mongo-persistence[{CLI_EXTRA}]"\n'
+        )
+        raise SystemExit(1) from None
+    cli_main(prog_name="mongo-persistence")
+
 
 if __name__ == "__main__":
-    main(prog_name="mongo-persistence")
+    main()

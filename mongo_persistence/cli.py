@@ -75,7 +75,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 # ====================================================================== connection
-@dataclass
+@dataclass(slots=True)
 class Target:
     """Where a command reads or writes: server, database and namespace.
 
@@ -188,17 +188,16 @@ def _persistence(
         raise CliError(str(exc)) from None
 
 
-def _run(target: Target | None, coroutine: Coroutine[Any, Any, T]) -> T:
+def _run(target: Target, coroutine: Coroutine[Any, Any, T]) -> T:
     """Runs a command's coroutine; turns the errors one expects into one-line messages."""
-    scrub = target.scrub if target is not None else (lambda text: text.strip().split("\n")[0])
+    scrub = target.scrub
     try:
         with _warnings_as_notes():
             return asyncio.run(coroutine)
     except click.ClickException:
         raise
     except ServerSelectionTimeoutError as exc:
-        where = target.redacted if target else "MongoDB"
-        raise CliError(scrub(f"Lost the connection to {where}: {_short(exc)}")) from None
+        raise CliError(scrub(f"Lost the connection to {target.redacted}: {_short(exc)}")) from None
     except PyMongoError as exc:
         raise CliError(scrub(f"MongoDB failed: {_short(exc)}")) from None
     except MongoPersistenceError as exc:
@@ -494,6 +493,7 @@ def migrate_command(
 class _NoDatabase:
     """Stands for a database in dry runs: it is never asked anything."""
 
+    __slots__ = ()
     name = "(dry run)"
 
     def get_collection(self, name: str, **_: Any) -> None:
@@ -897,6 +897,8 @@ async def _export(
 class _FileLines:
     """The lines of a file, read anew each time it is iterated."""
 
+    __slots__ = ("path",)
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
@@ -998,7 +1000,8 @@ def recover_command(
         async with connect(target) as (db, name):
             click.echo(
                 f"Recovering {_plural(info.total, 'entity')} ({info.ops['replace']} to write, "
-                f"{info.ops['delete']} to delete) from {where} into {target.describe(name)}"
+                f"{info.ops['merge']} to merge, {info.ops['delete']} to delete) from {where} "
+                f"into {target.describe(name)}"
             )
             store = _persistence(db, target).store
             try:

@@ -52,7 +52,7 @@ _INT64_MAX: Final = 2**63 - 1
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TypeCodec(Generic[T]):
     """Teaches the codec to store instances of one of your own classes.
 

@@ -1,21 +1,51 @@
-"""The exceptions raised by :mod:`mongo_persistence`."""
+"""The exceptions raised by :mod:`mongo_persistence`.
+
+Every exception of the package is defined here. Each one pickles and unpickles (as
+:mod:`telegram.error`'s do), so that it survives process pools and error reporters: the copy is
+of the same class, with the same message and attributes.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mongo_persistence.migrate import MigrationResult
 
 __all__ = [
     "BadDocumentError",
     "DecodingError",
     "DocumentTooLargeError",
     "EncodingError",
+    "ExportFormatError",
+    "MigrationAbortedError",
     "MongoPersistenceError",
     "PersistenceConnectionError",
     "PersistenceWriteError",
+    "SourceError",
     "UnstorableJobError",
 ]
 
 
 class MongoPersistenceError(Exception):
     """Base class of every error raised by :mod:`mongo_persistence`."""
+
+    __slots__ = ()
+
+    def _state(self) -> dict[str, Any] | None:
+        # What was set on the instance besides the constructor's arguments (``__notes__``...).
+        return self.__dict__ or None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Defines how to serialize the exception for pickle.
+
+        .. seealso::
+               :py:meth:`object.__reduce__`, :mod:`pickle`.
+
+        Returns:
+            :obj:`tuple`
+        """
+        return self.__class__, self.args, self._state()
 
 
 class EncodingError(MongoPersistenceError, TypeError):
@@ -36,12 +66,18 @@ class EncodingError(MongoPersistenceError, TypeError):
         reason (:obj:`str`): What is wrong with it.
     """
 
+    __slots__ = ("entity", "path", "reason", "value_type")
+
     def __init__(self, entity: str, path: str, value_type: str, reason: str) -> None:
         self.entity = entity
         self.path = path
         self.value_type = value_type
         self.reason = reason
         super().__init__(f"Cannot store {entity}{path}: {reason} (value of type {value_type!r})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args = (self.entity, self.path, self.value_type, self.reason)
+        return self.__class__, args, self._state()
 
 
 class DocumentTooLargeError(MongoPersistenceError, ValueError):
@@ -58,6 +94,8 @@ class DocumentTooLargeError(MongoPersistenceError, ValueError):
         limit (:obj:`int`): The server's limit in bytes.
     """
 
+    __slots__ = ("entity", "limit", "size")
+
     def __init__(self, entity: str, size: int, limit: int) -> None:
         self.entity = entity
         self.size = size
@@ -66,6 +104,9 @@ class DocumentTooLargeError(MongoPersistenceError, ValueError):
             f"Cannot store {entity}: its document would be {size} bytes, over MongoDB's limit of "
             f"{limit} bytes. Keep large blobs elsewhere (e.g. GridFS) and store a reference."
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.entity, self.size, self.limit), self._state()
 
 
 class DecodingError(MongoPersistenceError, ValueError, TypeError):
@@ -84,11 +125,16 @@ class DecodingError(MongoPersistenceError, ValueError, TypeError):
         reason (:obj:`str`): What is wrong with it.
     """
 
+    __slots__ = ("entity", "path", "reason")
+
     def __init__(self, entity: str, path: str, reason: str) -> None:
         self.entity = entity
         self.path = path
         self.reason = reason
         super().__init__(f"Cannot load {entity}{path}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.entity, self.path, self.reason), self._state()
 
 
 class PersistenceConnectionError(MongoPersistenceError, ConnectionError):
@@ -96,6 +142,8 @@ class PersistenceConnectionError(MongoPersistenceError, ConnectionError):
 
     The message never contains a password: the URI is shown redacted.
     """
+
+    __slots__ = ()
 
 
 class PersistenceWriteError(MongoPersistenceError):
@@ -116,12 +164,18 @@ class PersistenceWriteError(MongoPersistenceError):
         kept (:obj:`bool`): Whether the write will be retried.
     """
 
+    __slots__ = ("entity", "kept", "reason")
+
     def __init__(self, entity: str, reason: str, *, kept: bool) -> None:
         self.entity = entity
         self.reason = reason
         self.kept = kept
         then = "it is kept and will be retried" if kept else "it will not be retried"
         super().__init__(f"Writing {entity} to MongoDB failed ({reason}); {then}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle passes positional arguments only: kept goes by the class's own constructor
+        return _write_error, (self.__class__, self.entity, self.reason, self.kept), self._state()
 
 
 class UnstorableJobError(MongoPersistenceError, ValueError):
@@ -140,10 +194,15 @@ class UnstorableJobError(MongoPersistenceError, ValueError):
         reason (:obj:`str`): Why it cannot be stored.
     """
 
+    __slots__ = ("name", "reason")
+
     def __init__(self, name: str | None, reason: str) -> None:
         self.name = name
         self.reason = reason
         super().__init__(f"Cannot store job {name!r} in MongoDB: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.name, self.reason), self._state()
 
 
 class BadDocumentError(PersistenceWriteError):
@@ -163,6 +222,8 @@ class BadDocumentError(PersistenceWriteError):
         kept (:obj:`bool`): Always :obj:`False`: the write is not retried.
     """
 
+    __slots__ = ()
+
     def __init__(self, entity: str) -> None:
         super().__init__(
             entity,
@@ -170,3 +231,48 @@ class BadDocumentError(PersistenceWriteError):
             "MongoDB (`mongo-persistence check` lists it) or drop the entity to start it anew",
             kept=False,
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.entity,), self._state()
+
+
+def _write_error(
+    cls: type[PersistenceWriteError], entity: str, reason: str, kept: bool
+) -> PersistenceWriteError:
+    """Unpickles a :class:`PersistenceWriteError` (its ``kept`` is keyword-only)."""
+    return cls(entity, reason, kept=kept)
+
+
+class SourceError(MongoPersistenceError):
+    """The source of a migration is missing, unreadable or not in the expected format."""
+
+    __slots__ = ()
+
+
+class MigrationAbortedError(MongoPersistenceError):
+    """MongoDB failed during a migration; what was written so far stays written.
+
+    Args:
+        message (:obj:`str`): What happened.
+        result (:class:`~mongo_persistence.migrate.MigrationResult`): The counts up to the
+            failure.
+
+    Attributes:
+        result (:class:`~mongo_persistence.migrate.MigrationResult`): The counts up to the
+            failure.
+    """
+
+    __slots__ = ("result",)
+
+    def __init__(self, message: str, result: MigrationResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (*self.args, self.result), self._state()
+
+
+class ExportFormatError(MongoPersistenceError, ValueError):
+    """A file is not a complete export written by ``mongo-persistence export``."""
+
+    __slots__ = ()

@@ -25,8 +25,9 @@ from telegram.ext import BasePersistence, DictPersistence, ExtBot, PicklePersist
 from mongo_persistence.errors import (
     DocumentTooLargeError,
     EncodingError,
-    MongoPersistenceError,
+    MigrationAbortedError,
     PersistenceWriteError,
+    SourceError,
 )
 from mongo_persistence.persistence import MongoPersistence
 from mongo_persistence.store import Entry, MongoStore
@@ -69,27 +70,7 @@ def dummy_bot() -> ExtBot[None]:
     return ExtBot(DUMMY_TOKEN)
 
 
-class SourceError(MongoPersistenceError):
-    """The source of a migration is missing, unreadable or not in the expected format."""
-
-
-class MigrationAbortedError(MongoPersistenceError):
-    """MongoDB failed during a migration; what was written so far stays written.
-
-    Args:
-        message (:obj:`str`): What happened.
-        result (:class:`MigrationResult`): The counts up to the failure.
-
-    Attributes:
-        result (:class:`MigrationResult`): The counts up to the failure.
-    """
-
-    def __init__(self, message: str, result: MigrationResult) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-@dataclass
+@dataclass(slots=True)
 class SourceData:
     """Everything a PTB persistence holds, as its ``get_*`` methods returned it.
 
@@ -128,7 +109,7 @@ class SourceData:
         return sum(self.counts().values())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """An entity that cannot be migrated.
 
@@ -143,7 +124,7 @@ class Problem:
     message: str
 
 
-@dataclass
+@dataclass  # not slotted: it travels in a pickled MigrationAbortedError
 class MigrationResult:
     """What a migration (or a dry run) did.
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, overload
 
 import pymongo
 from bson.errors import InvalidDocument
@@ -16,7 +17,6 @@ from pymongo.database import Database as SyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
-from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 from telegram.warnings import PTBUserWarning
 
 from mongo_persistence.codec import (
@@ -52,6 +52,19 @@ _LOGGER = get_logger(__name__)
 UD = TypeVar("UD")
 CD = TypeVar("CD")
 BD = TypeVar("BD")
+# from_uri is a classmethod: its result's data classes are its own type variables
+_UD = TypeVar("_UD")
+_CD = TypeVar("_CD")
+_BD = TypeVar("_BD")
+
+# PTB's own aliases live in its private telegram.ext._utils.types: spelled out here (as ptbcontrib
+# does), so that a change of PTB's internals cannot break the import.
+ConversationKey: TypeAlias = tuple[int | str, ...]
+"""The key of a conversation: ``(chat_id, user_id)``, or fewer, per the handler's settings."""
+ConversationDict: TypeAlias = dict[ConversationKey, object]
+"""The states of a :class:`telegram.ext.ConversationHandler`, by conversation key."""
+CDCData: TypeAlias = tuple[list[tuple[str, float, dict[str, Any]]], dict[str, str]]
+"""The data of :attr:`telegram.ext.CallbackDataCache.persistence_data`: keyboards and queries."""
 
 DEFAULT_DATABASE: Final = "ptb_persistence"
 """The database used when neither the URI nor :paramref:`MongoPersistence.database` names one."""
@@ -68,10 +81,20 @@ def conversation_id(name: str, key: ConversationKey) -> str:
 
 
 def _new_instance(cls: Any) -> Any:
+    """An empty instance of a data class: ``cls()``, or ``cls.__new__(cls)`` if it needs arguments.
+
+    Only a signature that cannot be called without arguments falls back; a :class:`TypeError`
+    raised by the class's own ``__init__`` propagates (it is a bug of the bot to report).
+    """
     try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):  # no signature to read (some built-in classes)
         return cls()
+    try:
+        signature.bind()
     except TypeError:  # an __init__ that needs arguments
         return cls.__new__(cls)
+    return cls()
 
 
 def _callback_data_from(data: Any) -> CDCData:
@@ -135,6 +158,14 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     Every ``update_*``/``drop_*`` call returns once MongoDB acknowledged the write. Calls that
     arrive together are sent as one ``bulk_write`` per collection; unchanged data is not written;
     changed data is written as a diff of its top-level keys. A failed write is kept and retried.
+
+    Attention:
+        The interface provided by this class is intended to be accessed exclusively by
+        :class:`~telegram.ext.Application`. Calling any of the methods below manually might
+        interfere with the integration of persistence into :class:`~telegram.ext.Application`.
+        :meth:`store_jobs` is the exception: pass it as the application's ``post_init``.
+
+    .. seealso:: :meth:`from_uri`, :class:`telegram.ext.BasePersistence`
 
     Args:
         target (:obj:`str` | client | database): A ``mongodb://`` URI (the persistence then owns
@@ -362,6 +393,76 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             uri_for_errors=uri,
             opener=opener,
         )
+
+    @overload
+    @classmethod
+    def from_uri(
+        cls,
+        uri: str,
+        *,
+        database: str | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+        context_types: ContextTypes[Any, _UD, _CD, _BD],
+        **options: Any,
+    ) -> MongoPersistence[_UD, _CD, _BD]: ...
+
+    @overload
+    @classmethod
+    def from_uri(
+        cls,
+        uri: str,
+        *,
+        database: str | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> MongoPersistence[dict[Any, Any], dict[Any, Any], dict[Any, Any]]: ...
+
+    @classmethod
+    def from_uri(
+        cls,
+        uri: str,
+        *,
+        database: str | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> MongoPersistence[Any, Any, Any]:
+        """Creates a persistence that creates, owns and closes its own client.
+
+        The same as ``MongoPersistence(uri, database=database, client_kwargs=client_kwargs,
+        **options)``, and only for a connection string: the persistence makes a
+        :class:`pymongo.AsyncMongoClient` from it (closed in :meth:`flush`).
+
+        Example:
+            .. code:: python
+
+                persistence = MongoPersistence.from_uri(
+                    "mongodb://localhost:27017/mybot", namespace="shop"
+                )
+
+        Args:
+            uri (:obj:`str`): A ``mongodb://`` or ``mongodb+srv://`` connection string.
+            database (:obj:`str`, optional): The database name. Defaults to the URI's database,
+                else :data:`DEFAULT_DATABASE`: the same rule as the constructor's.
+            client_kwargs (:obj:`dict`, optional): Extra keyword arguments for
+                :class:`pymongo.AsyncMongoClient`.
+            **options: Any other keyword argument of :class:`MongoPersistence` (``namespace``,
+                ``store_data``, ``context_types``, ``lazy``...).
+
+        Returns:
+            :class:`MongoPersistence`: The persistence.
+
+        Raises:
+            :exc:`TypeError`: :paramref:`uri` is not a string (hand a client or a database to
+                the constructor instead), or an option is unknown.
+            :exc:`ValueError`: A database name or namespace is invalid.
+            :class:`~mongo_persistence.PersistenceConnectionError`: The URI is malformed.
+        """
+        if not isinstance(uri, str):
+            raise TypeError(
+                f"MongoPersistence.from_uri() needs a connection string, not {type(uri).__name__}; "
+                "hand a client or a database to MongoPersistence() itself"
+            )
+        return cls(uri, database=database, client_kwargs=client_kwargs, **options)
 
     @property
     def database(self) -> Any:
@@ -941,6 +1042,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     async def refresh_user_data(self, user_id: int, user_data: UD) -> None:
         """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one user's data, in place.
 
+        .. seealso:: :meth:`telegram.ext.BasePersistence.refresh_user_data`
+
         Args:
             user_id (:obj:`int`): The user.
             user_data (UD): The object to fill.
@@ -951,6 +1054,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     async def refresh_chat_data(self, chat_id: int, chat_data: CD) -> None:
         """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one chat's data, in place.
 
+        .. seealso:: :meth:`telegram.ext.BasePersistence.refresh_chat_data`
+
         Args:
             chat_id (:obj:`int`): The chat.
             chat_data (CD): The object to fill.
@@ -960,6 +1065,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
     async def refresh_bot_data(self, bot_data: BD) -> None:
         """Re-reads ``bot_data`` in place when :attr:`refresh` is on.
+
+        .. seealso:: :meth:`telegram.ext.BasePersistence.refresh_bot_data`
 
         Args:
             bot_data (BD): The object to fill.

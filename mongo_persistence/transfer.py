@@ -29,7 +29,7 @@ from bson.json_util import JSONMode, JSONOptions
 from pymongo import ReplaceOne
 from pymongo.errors import OperationFailure
 
-from mongo_persistence.errors import MongoPersistenceError
+from mongo_persistence.errors import ExportFormatError
 from mongo_persistence.store import COLLECTIONS, MongoStore
 
 __all__ = [
@@ -71,11 +71,7 @@ _BATCH: Final = 1000
 _RECOVERY_KEYS: Final = frozenset({"collection", "_id", "op", "at", "document"})
 
 
-class ExportFormatError(MongoPersistenceError, ValueError):
-    """A file is not a complete export written by ``mongo-persistence export``."""
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExportHeader:
     """What the header and the trailer of an export say.
 
@@ -158,8 +154,9 @@ def read_export(
 ) -> tuple[ExportHeader, Iterator[tuple[str, dict[str, Any]]]]:
     """Checks a whole export and returns its header and a reader of its documents.
 
-    The lines are read twice when :paramref:`lines` can be iterated twice (a list, a file that
-    is re-opened by the caller); pass a list for a stream.
+    The lines are read twice when :paramref:`lines` can be iterated twice (a list, an object
+    that re-opens the file each time); a one-shot iterable (an iterator, a generator, an open
+    file) is read into a list first.
 
     Args:
         lines (Iterable[:obj:`str`]): The lines of the file.
@@ -172,6 +169,8 @@ def read_export(
     Raises:
         :class:`ExportFormatError`: It is not a complete export.
     """
+    if iter(lines) is lines:  # one pass only: the check below would use it up
+        lines = list(lines)
     header: dict[str, Any] | None = None
     counts = dict.fromkeys(COLLECTIONS, 0)
     trailer: dict[str, Any] | None = None
@@ -295,7 +294,7 @@ async def import_records(
 
 
 # ====================================================================== statistics
-@dataclass
+@dataclass(slots=True)
 class CollectionStats:
     """Size figures of one collection.
 
@@ -386,7 +385,7 @@ async def find_namespaces(database: Any) -> list[str | None]:
     return sorted(found, key=lambda ns: (ns is not None, ns or ""))
 
 
-@dataclass
+@dataclass(slots=True)
 class RecoveryFileInfo:
     """What a recovery file holds.
 

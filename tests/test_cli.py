@@ -426,7 +426,7 @@ async def test_recover_loads_what_flush_could_not_save(
     args = ["recover", str(recovery), "--uri", mongodb_uri]
     result = await cli(*args)
     assert_clean(result)
-    assert "Recovering 3 entities (2 to write, 1 to delete)" in result.output
+    assert "Recovering 3 entities (2 to write, 0 to merge, 1 to delete)" in result.output
     assert f"into database {db_name!r}, namespace 'rec'" in result.output
     assert "Restored 3, skipped 0" in result.output
     loader = MongoPersistence(mongodb_uri, database=db_name, namespace="rec")
