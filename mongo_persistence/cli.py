@@ -220,6 +220,8 @@ def _warnings_as_notes() -> Iterator[None]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
+        # Sockets garbage-collected by the driver are no news for the user of a command.
+        warnings.simplefilter("ignore", ResourceWarning)
         warnings.showwarning = show
         yield
 
