@@ -205,8 +205,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         client_kwargs (:obj:`dict`, optional): Extra keyword arguments for
             :class:`pymongo.AsyncMongoClient` when :paramref:`target` is a URI (a
             :class:`TypeError` with a client or database handed in).
-        on_bad_document (:obj:`str`, optional): What loading does with a user, chat or bot data
-            document that cannot be decoded (see :class:`~mongo_persistence.DecodingError`).
+        on_bad_document (:obj:`str`, optional): What loading does with a user, chat, bot data,
+            conversation or callback data document that cannot be decoded (see
+            :class:`~mongo_persistence.DecodingError`).
             ``"raise"`` (the default): the error stops the loading (``application.initialize()``
             fails), so nothing goes unnoticed. ``"skip"``: the entity is logged once (entity and
             path, never the content) and starts empty; every other entity is loaded. Its stored
@@ -680,20 +681,24 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         try:
             return self._decode_entity(doc, self._classes[kind], entity)
         except DecodingError as exc:
-            if self.on_bad_document == "raise":
-                raise
-            self._bad.add((kind, doc_id))
-            if entity not in self.bad_documents:
-                self.bad_documents[entity] = exc
-                _LOGGER.error(
-                    "Skipped %s: its document cannot be loaded (at %s: %s). It starts empty and "
-                    "its document is left untouched; writes of it are refused until it is fixed "
-                    "or deleted.",
-                    entity,
-                    exc.path or "the top level",
-                    exc.reason,
-                )
+            self._skip_bad(kind, doc_id, entity, exc)
             return _SKIPPED
+
+    def _skip_bad(self, kind: str, doc_id: Any, entity: str, exc: DecodingError) -> None:
+        """Re-raises, or (``on_bad_document="skip"``) logs once and marks the document bad."""
+        if self.on_bad_document == "raise":
+            raise exc
+        self._bad.add((kind, doc_id))
+        if entity not in self.bad_documents:
+            self.bad_documents[entity] = exc
+            _LOGGER.error(
+                "Skipped %s: its document cannot be loaded (at %s: %s). It starts empty and "
+                "its document is left untouched; writes of it are refused until it is fixed "
+                "or deleted.",
+                entity,
+                exc.path or "the top level",
+                exc.reason,
+            )
 
     async def _load_all(self, kind: str, cls: Any) -> dict[int, Any]:
         out: dict[int, Any] = {}
@@ -767,8 +772,12 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         doc = await self.store.find_one("callback_data", _CALLBACK_DATA_ID)
         if doc is None:
             return None
-        data = self.codec.decode(doc.get("data", {}), bot=self.bot, entity="callback_data")
-        cache = _callback_data_from(data)
+        try:
+            data = self.codec.decode(doc.get("data", {}), bot=self.bot, entity="callback_data")
+            cache = _callback_data_from(data)
+        except DecodingError as exc:
+            self._skip_bad("callback_data", _CALLBACK_DATA_ID, "callback_data", exc)
+            return None
         self._track_loaded("callback_data", doc)
         return cache
 
@@ -783,11 +792,15 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         """
         out: ConversationDict = {}
         async for doc in self.store.iter_documents("conversations", {"name": name}):
-            key = self._conversation_key(name, doc)
-            entity = f"conversations[{name!r}][{key!r}]"
-            if "state" not in doc:
-                raise DecodingError(entity, "", "the document has no 'state' field")
-            out[key] = self.codec.decode(doc["state"], bot=self.bot, entity=entity)
+            try:
+                key = self._conversation_key(name, doc)
+                entity = f"conversations[{name!r}][{key!r}]"
+                if "state" not in doc:
+                    raise DecodingError(entity, "", "the document has no 'state' field")
+                out[key] = self.codec.decode(doc["state"], bot=self.bot, entity=entity)
+            except DecodingError as exc:
+                self._skip_bad("conversations", doc.get("_id"), exc.entity, exc)
+                continue
             self.store.tracker.loaded("conversations", doc["_id"], {"state": doc["state"]})
         return out
 
@@ -868,6 +881,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         """
         doc_id = conversation_id(name, key)
         entity = f"conversations[{name!r}][{key!r}]"
+        if ("conversations", doc_id) in self._bad:
+            raise BadDocumentError(entity)
         if new_state is None:
             await self.store.write(Entry("conversations", doc_id, entity, None, None))
             return

@@ -18,7 +18,7 @@ from telegram.ext import BasePersistence, ContextTypes, ExtBot
 from telegram.warnings import PTBUserWarning
 
 from mongo_persistence import DecodingError, EncodingError, MongoPersistence
-from mongo_persistence.errors import PersistenceWriteError
+from mongo_persistence.errors import BadDocumentError, PersistenceWriteError
 from tests.ptb_offline import build_application
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
@@ -306,3 +306,32 @@ async def test_a_run_that_carries_kept_writes_returns_with_their_answer(
     await run
     assert persistence.store.pending_count == 0
     assert (await db.user_data.find_one({"_id": 1}))["data"] == {"v": 1}
+
+
+# ------------------------------------------------------------------ skip mode: every kind
+async def test_skip_mode_skips_bad_conversation_and_callback_documents(
+    make_persistence: Factory, db: Any
+) -> None:
+    good = make_persistence()
+    await good.update_conversation("talk", (1, 1), 3)
+    await good.flush()
+    bad_id = '["talk",2,2]'
+    await db.conversations.insert_one({"_id": bad_id, "name": "talk", "key": [2, 2]})  # no state
+    await db.callback_data.insert_one({"_id": "callback_data", "data": "(())"})
+
+    persistence = make_persistence(on_bad_document="skip")
+    assert await persistence.get_conversations("talk") == {(1, 1): 3}
+    assert await persistence.get_callback_data() is None
+    assert sorted(persistence.bad_documents) == ["callback_data", "conversations['talk'][(2, 2)]"]
+    with pytest.raises(BadDocumentError):
+        await persistence.update_conversation("talk", (2, 2), 5)  # never overwritten
+    with pytest.raises(BadDocumentError):
+        await persistence.update_callback_data(([], {}))
+    assert (await db.conversations.find_one({"_id": bad_id})) == {
+        "_id": bad_id,
+        "name": "talk",
+        "key": [2, 2],
+    }
+    await persistence.update_conversation("talk", (1, 1), 4)  # the others are written
+    reader = make_persistence(on_bad_document="skip")
+    assert (await reader.get_conversations("talk"))[(1, 1)] == 4
