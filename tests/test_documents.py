@@ -429,24 +429,36 @@ async def test_an_unchanged_entity_is_not_rewritten_for_its_expire_at(monitored:
 
 
 async def test_a_running_eager_bot_whose_entity_the_server_expired(
-    make_persistence: Factory, db: Any
+    make_persistence: Factory, db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The TTL monitor deleted the document (as it does, about once a minute, once expire_at
-    has passed): the bot still holds the user; when the user changes, the whole entity is stored
-    again with a new expire_at; an unchanged user is not recreated."""
+    """The TTL monitor deleted the documents (as it does, about once a minute, once expire_at
+    has passed): the bot still holds the users; at the next write of each - changed or not, its
+    expire_at is renewed - the whole entity is stored again with a new expire_at."""
+    import mongo_persistence.persistence as module
+    from mongo_persistence.retention import expire_at
+
+    half_a_year_ago = dtm.datetime.now(UTC) - dtm.timedelta(days=181)
+    monkeypatch.setattr(module, "expire_at", lambda after: expire_at(after, half_a_year_ago))
     persistence = make_persistence(expire_after={"users": "180d"})
-    users = {1: {"name": "Ada", "visits": 1}, 2: {"name": "Bob"}}
+    users = {1: {"name": "Ada", "visits": 1}, 2: {"name": "Bob"}, 3: {"name": "Cy"}}
     for user_id, data in users.items():
         await persistence.update_user_data(user_id, data)
-    loaded = await make_persistence().get_user_data()
-    assert loaded == users
+    assert await make_persistence().get_user_data() == users
     await db["user_data"].delete_many({})  # what the server's TTL monitor does
+    monkeypatch.setattr(module, "expire_at", expire_at)  # today
+
     users[1]["visits"] = 2
-    await persistence.update_user_data(1, users[1])
+    await persistence.update_user_data(1, users[1])  # changed
+    await persistence.update_user_data(2, users[2])  # unchanged: its user came back
     await persistence.flush()
-    assert (await db["user_data"].find_one({"_id": 1}))["data"] == {"name": "Ada", "visits": 2}
-    assert (await db["user_data"].find_one({"_id": 1}))["expire_at"] is not None
-    assert await db["user_data"].find_one({"_id": 2}) is None
+    for user_id in (1, 2):
+        doc = await db["user_data"].find_one({"_id": user_id})
+        assert doc["data"] == users[user_id]
+        assert doc["expire_at"].replace(tzinfo=UTC) > dtm.datetime.now(UTC) + dtm.timedelta(
+            days=179
+        )
+    assert await db["user_data"].find_one({"_id": 3}) is None  # never written again: gone
+    assert 3 in users  # (still in the bot's memory until a restart)
 
 
 def test_expire_after_is_checked() -> None:
