@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from bson import Int64
+
 from mongo_persistence.errors import DecodingError
 
 __all__ = ["MIGRATABLE_KINDS", "MigrationError", "Migrations"]
@@ -78,9 +80,9 @@ class Migrations:
         return steps[-1][0] if steps else None
 
     def stored_version(self, doc: Mapping[str, Any]) -> int:
-        """The version a document's data has (0 when it records none)."""
+        """The version a document's data has (0 when it records none, -1 when it is no int)."""
         stored = doc.get("data_version", 0)
-        return int(stored) if type(stored) is int or hasattr(stored, "__index__") else -1
+        return int(stored) if type(stored) in (int, Int64) and stored >= 0 else -1
 
     def outdated(self, kind: str, doc: Mapping[str, Any]) -> bool:
         """Tells whether migrations of this document's data are due."""
@@ -96,7 +98,7 @@ class Migrations:
         """
         current = self.stored_version(doc)
         if current < 0:
-            raise MigrationError(entity, 0, "its 'data_version' is not an integer")
+            raise MigrationError(entity, 0, "its 'data_version' is not a non-negative integer")
         for version, function in self._by_kind.get(kind, ()):
             if version <= current:
                 continue

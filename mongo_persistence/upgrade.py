@@ -161,7 +161,7 @@ async def upgrade_documents(
     for kind, collection in collections.items():
         if not result.found[kind]:
             continue
-        async for doc in collection.find(OLD_FORMAT_QUERY):
+        async for doc in collection.find(OLD_FORMAT_QUERY).sort("_id", 1):
             if progress is not None:
                 progress(1)
             try:

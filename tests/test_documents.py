@@ -536,3 +536,49 @@ async def test_purge_deletes_what_was_not_written_for_a_while(
     assert await db["bot_data"].count_documents({}) == 1  # never purged
     bad = await cli("purge", "--older-than", "soon", *common)
     assert bad.exit_code == 2 and "not a duration" in bad.output
+
+
+@pytest.mark.parametrize("planted", ["2", True, -1, 1.5, None])
+async def test_a_planted_data_version_that_is_no_version_skips_only_that_entity(
+    planted: Any, make_persistence: Factory, db: Any
+) -> None:
+    await db["user_data"].insert_many(
+        [
+            {"_id": 1, "data": {"age": "1"}, "data_version": planted},
+            {"_id": 2, "data": {"age": "2"}},
+        ]
+    )
+    persistence = make_persistence(migrations={"user_data": user_migrations([])})
+    users = await persistence.get_user_data()
+    assert users == {2: {"years": 2, "tags": {}}}
+    assert "not a non-negative integer" in str(persistence.bad_documents["user_data[1]"])
+    await persistence.flush()
+    assert (await db["user_data"].find_one({"_id": 1}))["data"] == {"age": "1"}
+
+
+async def test_upgrade_leaves_a_document_the_bot_wrote_meanwhile_to_the_bot(
+    mongodb_uri: str, db_name: str, db: Any
+) -> None:
+    from pymongo import MongoClient
+
+    from mongo_persistence.upgrade import upgrade_documents
+
+    await plant_fixture(db)
+    bot_write = {
+        "_id": 42,
+        "data": {"name": "Ada", "age": 31},
+        "format": 2,
+        "updated_at": dtm.datetime.now(UTC),
+    }
+    with MongoClient(mongodb_uri) as sync_client:
+        handled = []
+
+        def progress(_: int) -> None:
+            handled.append(1)
+            if len(handled) == 1:  # the first user: the bot writes it between read and replace
+                sync_client[db_name]["user_data"].replace_one({"_id": 42}, bot_write)
+
+        result = await upgrade_documents(db, None, progress=progress)
+    assert result.raced == 1 and result.upgraded == 6 and not result.failed
+    assert (await db["user_data"].find_one({"_id": 42}))["data"] == {"name": "Ada", "age": 31}
+    assert await db["user_data"].count_documents({"format": 2}) == 2
