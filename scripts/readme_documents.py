@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from telegram import Update  # noqa: E402
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update  # noqa: E402
 from telegram.ext import (  # noqa: E402
     CommandHandler,
     ContextTypes,
@@ -70,12 +70,14 @@ async def got_age(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     context.user_data["age"] = update.message.text
     context.user_data["birthday"] = dtm.date(1996, 5, 17)
     context.user_data["timeout"] = dtm.timedelta(minutes=90)
+    button = InlineKeyboardButton("Pay 5", callback_data=("pay", 5))  # arbitrary callback data
+    await update.message.reply_text("Thanks!", reply_markup=InlineKeyboardMarkup([[button]]))
     return ConversationHandler.END
 
 
 async def run_bot(uri: str) -> None:
     persistence = MongoPersistence(uri, database=DATABASE, expire_after={"users": "180d"})
-    app, _ = build_application(persistence)
+    app, _ = build_application(persistence, arbitrary_callback_data=True)
     app.add_handler(
         ConversationHandler(
             entry_points=[CommandHandler("start", start)],
@@ -98,10 +100,22 @@ SHOWN = [
     "db.chat_data.findOne({_id: 42})",
     "db.bot_data.findOne()",
     "db.conversations.find()",
+    "db.callback_data.findOne()",
 ]
 
 SCRIPT = """
 const fixed = ISODate('2026-11-27T00:18:27.306Z');
+// the callback data cache's random ids and its access time, made stable for the README
+const cache = db.callback_data.findOne();
+cache.data.keyboards.forEach((keyboard, i) => {
+  keyboard.keyboard = 'f3a1c5e0b2d94c7e8a6b1d2c3e4f5a6' + i;
+  keyboard.access_time = 1795738707.3061;
+  const buttons = {};
+  Object.keys(keyboard.buttons).forEach(
+    (id, j) => { buttons['9b8c7d6e5f4a4b3c8d2e1f0a9b8c7d6' + j] = keyboard.buttons[id]; });
+  keyboard.buttons = buttons;
+});
+db.callback_data.replaceOne({_id: cache._id}, cache);
 for (const name of db.getCollectionNames()) {
   db.getCollection(name).updateMany({}, [{$set: {updated_at: fixed}}]);
   db.getCollection(name).updateMany({expire_at: {$exists: true}},
