@@ -582,3 +582,14 @@ async def test_upgrade_leaves_a_document_the_bot_wrote_meanwhile_to_the_bot(
     assert result.raced == 1 and result.upgraded == 6 and not result.failed
     assert (await db["user_data"].find_one({"_id": 42}))["data"] == {"name": "Ada", "age": 31}
     assert await db["user_data"].count_documents({"format": 2}) == 2
+
+
+async def test_shell_without_mongosh_says_how_to_get_it(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("MONGOSH", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = await cli("shell", "--mongosh", str(tmp_path / "nothing"), "--uri", mongodb_uri)
+    assert result.exit_code == 1
+    assert "mongosh not found" in result.output and "--mongosh PATH" in result.output
