@@ -593,3 +593,42 @@ async def test_shell_without_mongosh_says_how_to_get_it(
     result = await cli("shell", "--mongosh", str(tmp_path / "nothing"), "--uri", mongodb_uri)
     assert result.exit_code == 1
     assert "mongosh not found" in result.output and "--mongosh PATH" in result.output
+
+
+def test_make_server_starts_a_local_server_and_prints_its_uri(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from pymongo import MongoClient
+
+    from scripts.local_server import free_port
+
+    root = Path(__file__).resolve().parent.parent
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(root / "scripts" / "local_server.py"),
+            "--port",
+            str(port),
+            "--storage",
+            str(tmp_path / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().strip()
+        assert first == f"MONGODB_URI=mongodb://127.0.0.1:{port}/"
+        with MongoClient(first.split("=", 1)[1], serverSelectionTimeoutMS=5000) as client:
+            assert client.admin.command("ping")["ok"] == 1
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C stops the server too
+        assert process.wait(timeout=30) == 0
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    gone = MongoClient(f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=300)
+    with gone, pytest.raises(ServerSelectionTimeoutError):
+        gone.admin.command("ping")
