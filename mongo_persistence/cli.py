@@ -1062,7 +1062,7 @@ def upgrade_command(
         )
     else:
         click.echo(
-            f"Upgraded {_plural(result.upgraded, 'document')} ({summary})"
+            f"Upgraded {result.upgraded} of {_plural(found, 'document')} ({summary})"
             + (f"; {result.raced} written by the bot meanwhile" if result.raced else "")
             + "."
         )

@@ -72,24 +72,29 @@ def needs_upgrade(doc: Any) -> bool:
     return any(holds_old_values(doc[name]) for name in UPGRADED_FIELDS if name in doc)
 
 
-def upgrade_value(value: Any) -> Any:
+def upgrade_value(value: Any, _path: str = "") -> Any:
     """The stored value with its old date, time and duration tags in the current shape.
 
     Raises:
-        :class:`mongo_persistence.DecodingError`: An old tag is malformed (nothing is changed).
+        :class:`mongo_persistence.DecodingError`: An old tag is malformed (its path is named,
+            never its content).
     """
     if isinstance(value, list):
-        return [upgrade_value(item) for item in value]
+        return [upgrade_value(item, f"{_path}[{index}]") for index, item in enumerate(value)]
     if not isinstance(value, dict):
         return value
     tag = value.get(TAG)
     old = _OLD_SHAPES.get(tag) if type(tag) is str else None
     if old is not None and old(value):
-        encoded = _CODEC.encode(_CODEC.decode(value, entity="value"))
+        try:
+            decoded = _CODEC.decode(value, entity="value")
+        except DecodingError as exc:
+            raise DecodingError("value", _path + exc.path, exc.reason) from None
+        encoded = _CODEC.encode(decoded)
         if isinstance(encoded, dict) and "value" in encoded:
             return value  # an instant BSON dates cannot hold keeps its ISO text
         return encoded
-    return {key: upgrade_value(item) for key, item in value.items()}
+    return {key: upgrade_value(item, f"{_path}[{key!r}]") for key, item in value.items()}
 
 
 def upgrade_document(doc: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +102,7 @@ def upgrade_document(doc: dict[str, Any]) -> dict[str, Any]:
     out = dict(doc)
     for name in UPGRADED_FIELDS:
         if name in out:
-            out[name] = upgrade_value(out[name])
+            out[name] = upgrade_value(out[name], "" if name == "data" else f".{name}")
     out["format"] = FORMAT_VERSION
     return out
 

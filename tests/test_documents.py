@@ -492,7 +492,7 @@ async def test_upgrade_rewrites_0_1_0_documents_idempotently(
 
     done = await cli("upgrade", *common)
     assert done.exit_code == 0, done.output
-    assert "Upgraded 7 documents" in done.output
+    assert "Upgraded 7 of 7 documents" in done.output
     for kind in ("user_data", "chat_data", "bot_data", "conversations", "callback_data"):
         async for doc in db[kind].find():
             assert doc["format"] == FORMAT_VERSION
@@ -632,3 +632,19 @@ def test_make_server_starts_a_local_server_and_prints_its_uri(tmp_path: Path) ->
     gone = MongoClient(f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=300)
     with gone, pytest.raises(ServerSelectionTimeoutError):
         gone.admin.command("ping")
+
+
+async def test_upgrade_reports_a_bad_old_value_without_its_content_and_goes_on(
+    mongodb_uri: str, db_name: str, db: Any
+) -> None:
+    bad = {"_id": 5, "data": {"at": {TAG: "datetime", "value": "SECRET-day"}}}
+    good = {"_id": 6, "data": {"at": {TAG: "date", "value": "2020-01-02"}}}
+    await db["user_data"].insert_many([bad, good])
+    result = await cli("upgrade", "--uri", mongodb_uri, "-d", db_name)
+    assert result.exit_code == 1, result.output
+    assert "Cannot upgrade user_data[5]['at']: bad 'datetime' value: ValueError" in result.output
+    assert "SECRET" not in result.output
+    assert "Upgraded 1 of 2 documents (user_data 2)" in result.output
+    assert await db["user_data"].find_one({"_id": 5}) == bad
+    upgraded = await db["user_data"].find_one({"_id": 6})
+    assert upgraded["data"]["at"] == {TAG: "date", "date": dtm.datetime(2020, 1, 2)}
