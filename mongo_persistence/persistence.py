@@ -987,7 +987,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         doc, stored = read
         migrate = doc is not None and self._migrations.outdated(kind, doc)
         if doc is not None and needs_upgrade(doc):
-            stored = upgrade_value(stored)  # an older format: what is merged is rewritten
+            try:  # an older format: what is merged is rewritten
+                stored = upgrade_value(stored)
+            except DecodingError as exc:
+                raise DecodingError(entity, exc.path, exc.reason) from None
         if migrate:
             migrated = self._decode_or_skip({**doc, "data": stored}, kind, doc_id, entity)
             self._migrated.discard((kind, doc_id))

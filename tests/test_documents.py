@@ -16,7 +16,7 @@ from bson import json_util
 from bson.codec_options import CodecOptions
 from pymongo import AsyncMongoClient
 
-from mongo_persistence import MongoPersistence
+from mongo_persistence import DecodingError, MongoPersistence
 from mongo_persistence.codec import FORMAT_VERSION, TAG
 from scripts.make_v010_fixture import USERS
 
@@ -648,3 +648,16 @@ async def test_upgrade_reports_a_bad_old_value_without_its_content_and_goes_on(
     assert await db["user_data"].find_one({"_id": 5}) == bad
     upgraded = await db["user_data"].find_one({"_id": 6})
     assert upgraded["data"]["at"] == {TAG: "date", "date": dtm.datetime(2020, 1, 2)}
+
+
+async def test_refresh_of_a_bad_0_1_0_value_names_the_entity(
+    make_persistence: Factory, db: Any
+) -> None:
+    await db["user_data"].insert_one({"_id": 5, "data": {"at": {TAG: "date", "value": "SECRET"}}})
+    persistence = make_persistence(lazy=True, refresh=True)
+    with pytest.raises(DecodingError) as info:
+        await persistence.refresh_user_data(5, {})
+    assert info.value.entity == "user_data[5]"
+    assert info.value.path == "['at']"
+    assert "SECRET" not in str(info.value)
+    await persistence.flush()
