@@ -10,7 +10,12 @@ PYTEST_ARGS ?=
 PY313 ?= $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 OLDEST_PTB ?= 21.0
 
-.PHONY: venv test unit conformance lint demo bench fuzz matrix test-py313 test-oldest-ptb dist-check clean
+# The real Mongo shell for tests/test_mongosh.py: the npm package, pinned, in .cache/mongosh.
+MONGOSH_VERSION ?= 2.12.0
+MONGOSH_DIR := .cache/mongosh
+MONGOSH_STAMP := $(MONGOSH_DIR)/.installed-$(MONGOSH_VERSION)
+
+.PHONY: venv test unit conformance lint demo bench fuzz matrix test-py313 test-oldest-ptb dist-check clean mongosh server
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,10 +26,29 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Installed once (idempotent). If npm cannot install it, make goes on and tests/test_mongosh.py
+# fails, saying so: the rest of the suite still runs.
+$(MONGOSH_STAMP):
+	@mkdir -p $(MONGOSH_DIR)
+	@if (cd $(MONGOSH_DIR) && npm install --no-audit --no-fund --no-save --loglevel=error \
+			mongosh@$(MONGOSH_VERSION) >/dev/null) \
+		&& test "$$($(MONGOSH_DIR)/node_modules/.bin/mongosh --version)" = "$(MONGOSH_VERSION)"; then \
+		rm -f $(MONGOSH_DIR)/.installed-*; touch $@; \
+	else \
+		echo "WARNING: npm could not install mongosh@$(MONGOSH_VERSION) into $(MONGOSH_DIR);" \
+			"tests/test_mongosh.py will fail." >&2; \
+	fi
+
+mongosh: $(MONGOSH_STAMP)
+
+# A local MongoDB-compatible server (SecantusDB) for trying a bot without Docker; prints its URI.
+server: $(STAMP)
+	$(PY) scripts/local_server.py
+
 # The tests start a local SecantusDB themselves unless MONGODB_URI points at a server.
 test: unit conformance
 
-unit: $(STAMP)
+unit: $(STAMP) mongosh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # python-telegram-bot's own persistence tests against MongoPersistence (eager, lazy, refresh), in

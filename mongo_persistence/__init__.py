@@ -16,6 +16,7 @@ from mongo_persistence.errors import (
     PersistenceWriteError,
     UnstorableJobError,
 )
+from mongo_persistence.migrations import MigrationError
 from mongo_persistence.persistence import DEFAULT_DATABASE, MongoPersistence
 from mongo_persistence.uri import redact_uri
 
@@ -26,6 +27,7 @@ __all__ = [
     "DecodingError",
     "DocumentTooLargeError",
     "EncodingError",
+    "MigrationError",
     "MongoPersistence",
     "MongoPersistenceError",
     "PersistenceConnectionError",

@@ -1015,5 +1015,209 @@ def recover_command(
     click.echo(f"Restored {restored}, skipped {skipped} (the database holds a newer version).")
 
 
+# ====================================================================== upgrade (issue 12)
+@main.command(name="upgrade")
+@click.option("--dry-run", is_flag=True, help="Count and check the documents, write nothing.")
+@progress_option
+@connection_options
+def upgrade_command(
+    *,
+    dry_run: bool,
+    progress: bool | None,
+    uri: str,
+    database: str | None,
+    namespace: str | None,
+    timeout: float,
+) -> None:
+    """Rewrite documents of an older format (0.1.0: dates as ISO text) in the current one.
+
+    Only the dates, times and durations are rewritten (dates become BSON dates); every other
+    value stays as stored. A running bot rewrites each document at its next write anyway: this
+    does all of them at once. Idempotent and safe to stop and run again; a document the bot
+    writes meanwhile is left to the bot.
+    """
+    from mongo_persistence.upgrade import upgrade_documents
+
+    target = _target(uri, database, namespace, timeout)
+
+    async def run() -> Any:
+        async with connect(target) as (db, name):
+            verb = "Checking" if dry_run else "Upgrading"
+            click.echo(f"{verb} the documents of {target.describe(name)}")
+            with _bar(None, "upgrading", progress) as bar:
+
+                def total(count: int) -> None:
+                    bar.total = count
+                    bar.refresh()
+
+                return await upgrade_documents(
+                    db, target.namespace, dry_run=dry_run, progress=bar.update, on_total=total
+                )
+
+    result = _run(target, run())
+    for problem in result.failed[:_MAX_PROBLEMS_SHOWN]:
+        click.echo(f"Cannot upgrade {problem}", err=True)
+    found = sum(result.found.values())
+    summary = ", ".join(f"{kind} {count}" for kind, count in result.found.items() if count)
+    if not found:
+        click.echo("Every document is in the current format.")
+    elif dry_run:
+        click.echo(
+            f"{_plural(result.upgraded, 'document')} to upgrade ({summary}); nothing written."
+        )
+    else:
+        click.echo(
+            f"Upgraded {result.upgraded} of {_plural(found, 'document')} ({summary})"
+            + (f"; {result.raced} written by the bot meanwhile" if result.raced else "")
+            + "."
+        )
+    if result.failed:
+        raise CliError(f"{_plural(len(result.failed), 'document')} cannot be upgraded (see above)")
+
+
+# ====================================================================== purge (issue 12)
+@main.command(name="purge")
+@click.option(
+    "--older-than",
+    required=True,
+    metavar="AGE",
+    help="Delete documents not written for this long: 180d, 12h, 30m, 90s or 2w.",
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(["users", "chats", "conversations"]),
+    help="Which documents (repeatable). All three by default; never bot_data, callback_data or "
+    "jobs.",
+)
+@click.option("--dry-run", is_flag=True, help="Count the documents, delete nothing.")
+@connection_options
+def purge_command(
+    *,
+    older_than: str,
+    kinds: tuple[str, ...],
+    dry_run: bool,
+    uri: str,
+    database: str | None,
+    namespace: str | None,
+    timeout: float,
+) -> None:
+    """Delete the users, chats and conversations the bot has not written for a while.
+
+    A one-off clean-up, by each document's `updated_at`. For a lasting policy, let MongoDB do it:
+    MongoPersistence(expire_after={"users": "180d"}). A running bot keeps what it holds in
+    memory and writes an entity again when it changes.
+    """
+    from mongo_persistence.retention import parse_age, purge
+
+    try:
+        age = parse_age(older_than)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    target = _target(uri, database, namespace, timeout)
+    chosen = list(kinds or ("users", "chats", "conversations"))
+
+    async def run() -> dict[str, int]:
+        async with connect(target) as (db, name):
+            click.echo(
+                f"Purging {', '.join(chosen)} older than {older_than} in {target.describe(name)}"
+            )
+            return await purge(db, target.namespace, chosen, age, dry_run=dry_run)
+
+    counts = _run(target, run())
+    summary = ", ".join(f"{kind} {count}" for kind, count in counts.items())
+    total = _plural(sum(counts.values()), "document")
+    click.echo(
+        f"{total} to delete ({summary}); nothing deleted."
+        if dry_run
+        else f"Deleted {total} ({summary})."
+    )
+
+
+# ====================================================================== shell (issue 12)
+def find_mongosh(explicit: str | None = None) -> str:
+    """The mongosh executable to run.
+
+    ``--mongosh``, ``$MONGOSH``, ``mongosh`` on PATH, else the copy ``make test`` installs
+    (``.cache/mongosh/node_modules/.bin/mongosh``).
+    """
+    import shutil
+
+    candidates = [explicit, os.environ.get("MONGOSH"), shutil.which("mongosh")]
+    candidates.append(str(Path.cwd() / ".cache" / "mongosh" / "node_modules" / ".bin" / "mongosh"))
+    for candidate in candidates:
+        if candidate and (shutil.which(candidate) or Path(candidate).is_file()):
+            return candidate
+    raise CliError(
+        "mongosh not found: install it (npm install -g mongosh, or see "
+        "https://www.mongodb.com/docs/mongodb-shell/install/) or pass --mongosh PATH"
+    )
+
+
+def shell_script(database: str, namespace: str | None) -> str:
+    """The JavaScript run first: the bot's database, and its collections as variables."""
+    prefix = f"{namespace}." if namespace else ""
+    names = {
+        "users": "user_data",
+        "chats": "chat_data",
+        "bot_data": "bot_data",
+        "conversations": "conversations",
+        "callback_data": "callback_data",
+        "jobs": "jobs",
+    }
+    lines = [f"db = db.getSiblingDB({json_util.dumps(database)});"]
+    lines += [
+        f"var {var} = db.getCollection({json_util.dumps(prefix + kind)});"
+        for var, kind in names.items()
+    ]
+    return " ".join(lines)
+
+
+@main.command(name="shell", context_settings={"ignore_unknown_options": True})
+@click.option("--mongosh", "mongosh_path", metavar="PATH", help="The mongosh executable.")
+@click.argument("mongosh_args", nargs=-1, type=click.UNPROCESSED)
+@connection_options
+def shell_command(
+    *,
+    mongosh_path: str | None,
+    mongosh_args: tuple[str, ...],
+    uri: str,
+    database: str | None,
+    namespace: str | None,
+    timeout: float,
+) -> None:
+    """Open mongosh on the bot's database, its collections as variables.
+
+    `users`, `chats`, `bot_data`, `conversations`, `callback_data` and `jobs` are the bot's
+    collections (with the namespace): `users.findOne({_id: 42})`. Arguments after `--` go to
+    mongosh, e.g. `mongo-persistence shell -- --quiet --eval 'printjson(users.findOne())'`.
+    """
+    import subprocess
+
+    target = _target(uri, database, namespace, timeout)
+    name = target.database
+    if name is None:
+        try:
+            from pymongo.uri_parser import parse_uri
+
+            name = parse_uri(uri).get("database") or DEFAULT_DATABASE
+        except (InvalidURI, ConfigurationError, ValueError) as exc:
+            raise CliError(
+                target.scrub(f"Invalid MongoDB URI {target.redacted}: {_short(exc)}")
+            ) from None
+    check_database_name(name)
+    executable = find_mongosh(mongosh_path)
+    script = shell_script(name, target.namespace)
+    extra = list(mongosh_args)
+    command = [executable, uri, "--eval", script]
+    if "--eval" not in extra and "--file" not in extra and "-f" not in extra:
+        command.append("--shell")
+    click.echo(f"mongosh on {target.describe(name)}", err=True)
+    completed = subprocess.run([*command, *extra], check=False)  # noqa: S603 - the user's own
+    if completed.returncode:
+        sys.exit(completed.returncode)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

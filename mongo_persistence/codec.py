@@ -29,16 +29,33 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
 import telegram
-from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
+from bson import Binary, DatetimeMS, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from telegram import Bot, TelegramObject
 from telegram.warnings import PTBUserWarning
 
 from mongo_persistence.errors import DecodingError, EncodingError
 
-__all__ = ["TAG", "Codec", "TypeCodec", "resolve_class", "resolve_name", "watching_interrupts"]
+__all__ = [
+    "FORMAT_VERSION",
+    "TAG",
+    "Codec",
+    "TypeCodec",
+    "resolve_class",
+    "resolve_name",
+    "watching_interrupts",
+]
 
 TAG: Final = "__type__"
 """The key that marks a tagged sub-document."""
+
+FORMAT_VERSION: Final = 2
+"""The version of the encoding this codec writes, stored as ``format`` in every document.
+
+``1`` (no ``format`` field): written by 0.1.0, dates as ISO text. ``2``: dates as BSON dates (a
+plain date for an aware UTC ``datetime`` with whole milliseconds, else a tagged value holding one),
+durations as total seconds. Every version is read."""
+
+_UTC: Final = dtm.timezone.utc
 
 MAX_DEPTH: Final = 96
 """The deepest nesting of encoded containers accepted inside an entity's data.
@@ -540,18 +557,55 @@ def _pytz_name(value: dtm.datetime | dtm.time) -> str | None:
     return zone
 
 
+def _offset_text(offset: dtm.timedelta) -> str:
+    """A UTC offset as ISO 8601 text: ``+05:30``, ``-00:00:30``, ``+01:00:00.000001``."""
+    sign = "-" if offset < dtm.timedelta(0) else "+"
+    offset = abs(offset)
+    minutes, seconds = divmod(offset.seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    text = f"{sign}{hours:02d}:{minutes:02d}"
+    if seconds or offset.microseconds:
+        text += f":{seconds:02d}"
+        if offset.microseconds:
+            text += f".{offset.microseconds:06d}"
+    return text
+
+
 def _enc_datetime(enc: _Encoder, value: dtm.datetime, depth: int) -> Any:
-    extra = _tz_fields(value)
+    # An aware UTC datetime with whole milliseconds is exactly what a BSON date holds.
+    if value.tzinfo is _UTC and not value.microsecond % 1000 and not value.fold:
+        return value
+    # Else a real BSON date (the instant, to the millisecond; for a naive datetime its wall
+    # clock read as UTC) and what it cannot hold next to it.
+    offset = value.utcoffset()
+    fields: dict[str, Any] = {}
+    try:
+        instant = value.replace(tzinfo=None) - (offset or dtm.timedelta(0))
+    except OverflowError:  # the instant is before year 1 or after 9999: the ISO text of 0.1.0
+        extra = _tz_fields(value)
+        if value.fold:
+            extra["fold"] = 1
+        return enc.tagged("datetime", depth, value, value=value.isoformat(), **extra)
+    fields["date"] = instant.replace(microsecond=instant.microsecond // 1000 * 1000, tzinfo=_UTC)
+    if instant.microsecond % 1000:
+        fields["us"] = instant.microsecond % 1000
+    if offset is None:
+        fields["naive"] = True
+    elif value.tzinfo is not _UTC:
+        fields["offset"] = _offset_text(offset)
+        fields.update(_tz_fields(value))
     if value.fold:
-        extra["fold"] = 1
-    return enc.tagged("datetime", depth, value, value=value.isoformat(), **extra)
+        fields["fold"] = 1
+    return enc.tagged("datetime", depth, value, **fields)
 
 
 def _enc_date(enc: _Encoder, value: dtm.date, depth: int) -> Any:
-    return enc.tagged("date", depth, value, value=value.isoformat())
+    midnight = dtm.datetime(value.year, value.month, value.day, tzinfo=_UTC)
+    return enc.tagged("date", depth, value, date=midnight)
 
 
 def _enc_time(enc: _Encoder, value: dtm.time, depth: int) -> Any:
+    # ISO text ("07:30:00", "12:15:30.123456") sorts and compares as the time of day it is.
     extra = _tz_fields(value)
     if value.fold:
         extra["fold"] = 1
@@ -559,14 +613,11 @@ def _enc_time(enc: _Encoder, value: dtm.time, depth: int) -> Any:
 
 
 def _enc_timedelta(enc: _Encoder, value: dtm.timedelta, depth: int) -> Any:
-    return enc.tagged(
-        "timedelta",
-        depth,
-        value,
-        days=value.days,
-        seconds=value.seconds,
-        microseconds=value.microseconds,
-    )
+    # The whole seconds of the duration (what a query compares), and the microseconds beyond.
+    fields: dict[str, Any] = {"seconds": value.days * 86400 + value.seconds}
+    if value.microseconds:
+        fields["microseconds"] = value.microseconds
+    return enc.tagged("timedelta", depth, value, **fields)
 
 
 def _enc_decimal(enc: _Encoder, value: decimal.Decimal, depth: int) -> Any:
@@ -741,6 +792,7 @@ _BASE_DISPATCH: dict[type, Callable[[_Encoder, Any, int], Any]] = {
     MinKey: _enc_plain,
     MaxKey: _enc_plain,
     Int64: _enc_plain,
+    DatetimeMS: _enc_plain,
     int: _enc_int,
     dict: _enc_dict,
     list: _enc_list,
@@ -763,7 +815,7 @@ _BASE_DISPATCH: dict[type, Callable[[_Encoder, Any, int], Any]] = {
 
 
 # ==================================================================== decoding
-_NEEDS_DECODING: Final = frozenset({dict, list, Int64, Binary})
+_NEEDS_DECODING: Final = frozenset({dict, list, Int64, Binary, dtm.datetime})
 
 MAX_DECODE_DEPTH: Final = 100
 """The deepest nesting of documents and arrays :meth:`Codec.decode` accepts (MongoDB's limit).
@@ -777,6 +829,8 @@ _INT: Final = (int, Int64)
 _LIST: Final = (list,)
 _DICT: Final = (dict,)
 _BYTES: Final = (bytes, Binary)
+_DATE: Final = (dtm.datetime,)
+_BOOL: Final = (bool,)
 _ANY: Final = ()
 _INT_TEXT: Final = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _ZONE_KEY: Final = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*")
@@ -794,6 +848,7 @@ _BSON_NAMES: Final[dict[type, str]] = {
     list: "an array",
     bytes: "binary data",
     Binary: "binary data",
+    dtm.datetime: "a date",
 }
 
 
@@ -965,7 +1020,7 @@ class _Decoder:
         self.depth = 0
         self.interrupts = _InterruptWatch.count
 
-    def dec(self, value: Any) -> Any:  # noqa: PLR0912 - one function: it runs for every value
+    def dec(self, value: Any) -> Any:  # noqa: PLR0911, PLR0912 - one function: runs for every value
         cls = type(value)
         if cls is dict:
             self.depth += 1
@@ -1007,6 +1062,8 @@ class _Decoder:
             return items
         if cls is Int64:
             return int(value)
+        if cls is dtm.datetime:
+            return _as_utc(value)
         if cls is Binary and value.subtype == 0:
             return bytes(value)
         return value
@@ -1113,9 +1170,80 @@ def _dec_tz(doc: dict[str, Any], parsed: Any) -> Any:
     return parsed
 
 
-def _dec_datetime(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
-    _check(doc, {"value": _STR}, _TZ_FIELDS)
-    return _dec_tz(doc, dtm.datetime.fromisoformat(_short_text(doc, "value")))
+def _as_utc(value: dtm.datetime) -> dtm.datetime:
+    """A BSON date as the driver returned it, as an aware UTC datetime.
+
+    Naive (the driver's default, ``tz_aware=False``) means UTC; a client made with
+    ``tz_aware=True`` returns it in its ``tzinfo``.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=_UTC)
+    if value.tzinfo is _UTC:
+        return value
+    return value.astimezone(_UTC)
+
+
+_OFFSET_TEXT: Final = re.compile(r"([+-])([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{6}))?)?")
+_DATETIME_FIELDS: Final = {"us": _INT, "naive": _BOOL, "offset": _STR, **_TZ_FIELDS}
+
+
+def _offset(doc: dict[str, Any]) -> dtm.timedelta:
+    match = _OFFSET_TEXT.fullmatch(doc["offset"])
+    if match is None:
+        raise _Fail(doc, f"bad {doc[TAG]!r} value: field 'offset' is not a UTC offset")
+    sign, hours, minutes, seconds, micros = match.groups()
+    if int(hours) > 23 or int(minutes) > 59 or int(seconds or 0) > 59:
+        raise _Fail(doc, f"bad {doc[TAG]!r} value: field 'offset' is out of range")
+    offset = dtm.timedelta(
+        hours=int(hours),
+        minutes=int(minutes),
+        seconds=int(seconds or 0),
+        microseconds=int(micros or 0),
+    )
+    return -offset if sign == "-" else offset
+
+
+def _dec_datetime(_: _Decoder, doc: dict[str, Any], __: int) -> Any:  # noqa: PLR0912
+    if "value" in doc:  # format 1 (0.1.0), or an instant BSON cannot hold: ISO text
+        _check(doc, {"value": _STR}, _TZ_FIELDS)
+        return _dec_tz(doc, dtm.datetime.fromisoformat(_short_text(doc, "value")))
+    _check(doc, {"date": _DATE}, _DATETIME_FIELDS)
+    tag = doc[TAG]
+    instant = _as_utc(doc["date"])
+    micros = doc.get("us", 0)
+    if not 0 <= micros <= 999 or instant.microsecond % 1000:
+        raise _Fail(doc, f"bad {tag!r} value: field 'us' must be 0 to 999")
+    instant += dtm.timedelta(microseconds=int(micros))
+    fold = doc.get("fold", 0)
+    if fold not in (0, 1):
+        raise _Fail(doc, f"bad {tag!r} value: field 'fold' must be 0 or 1")
+    zone_fields = [key for key in ("tz", "tzname", "pytz") if key in doc]
+    if "naive" in doc:
+        if doc["naive"] is not True or "offset" in doc or zone_fields:
+            raise _Fail(doc, f"bad {tag!r} value: 'naive' must be true, without offset or zone")
+        return instant.replace(tzinfo=None, fold=fold)
+    if "offset" not in doc:
+        if zone_fields:
+            raise _Fail(doc, f"bad {tag!r} value: a time zone without an offset")
+        return instant.replace(fold=fold)
+    if len(zone_fields) > 1:
+        raise _Fail(doc, f"bad {tag!r} value: more than one time zone")
+    offset = _offset(doc)
+    wall = (instant + offset).replace(tzinfo=None, fold=fold)
+    result: dtm.datetime
+    if "tz" in doc:
+        result = wall.replace(tzinfo=_zone(doc, _short_text(doc, "tz")))
+    elif "pytz" in doc:
+        result = instant.astimezone(_pytz_zone(doc, _short_text(doc, "pytz")))
+        if fold:
+            raise _Fail(doc, f"bad {tag!r} value: a pytz zone has no fold")
+    elif "tzname" in doc:
+        result = wall.replace(tzinfo=dtm.timezone(offset, _short_text(doc, "tzname")))
+    else:
+        result = wall.replace(tzinfo=dtm.timezone(offset))
+    if result.utcoffset() != offset:
+        raise _Fail(doc, f"bad {tag!r} value: the offset is not the zone's at that time")
+    return result
 
 
 def _dec_time(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
@@ -1124,15 +1252,29 @@ def _dec_time(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
 
 
 def _dec_date(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
-    _check(doc, {"value": _STR})
-    return dtm.date.fromisoformat(_short_text(doc, "value"))
+    if "value" in doc:  # format 1 (0.1.0): ISO text
+        _check(doc, {"value": _STR})
+        return dtm.date.fromisoformat(_short_text(doc, "value"))
+    _check(doc, {"date": _DATE})
+    midnight = _as_utc(doc["date"])
+    if midnight.time() != dtm.time(0):
+        raise _Fail(doc, "bad 'date' value: field 'date' must be a midnight UTC")
+    return midnight.date()
 
 
 def _dec_timedelta(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
-    _check(doc, {"days": _INT, "seconds": _INT, "microseconds": _INT})
-    return dtm.timedelta(
-        days=int(doc["days"]), seconds=int(doc["seconds"]), microseconds=int(doc["microseconds"])
-    )
+    if "days" in doc:  # format 1 (0.1.0)
+        _check(doc, {"days": _INT, "seconds": _INT, "microseconds": _INT})
+        return dtm.timedelta(
+            days=int(doc["days"]),
+            seconds=int(doc["seconds"]),
+            microseconds=int(doc["microseconds"]),
+        )
+    _check(doc, {"seconds": _INT}, {"microseconds": _INT})
+    micros = doc.get("microseconds", 0)
+    if not 0 <= micros <= 999_999:
+        raise _Fail(doc, "bad 'timedelta' value: field 'microseconds' must be 0 to 999999")
+    return dtm.timedelta(seconds=int(doc["seconds"]), microseconds=int(micros))
 
 
 def _dec_resolved_class(doc: dict[str, Any], base: type) -> type:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime as dtm
 import inspect
 import json
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, overload
 
@@ -20,6 +22,7 @@ from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
 from telegram.warnings import PTBUserWarning
 
 from mongo_persistence.codec import (
+    FORMAT_VERSION,
     TAG,
     Codec,
     TypeCodec,
@@ -35,9 +38,12 @@ from mongo_persistence.errors import (
     PersistenceWriteError,
 )
 from mongo_persistence.logs import get_logger
+from mongo_persistence.migrations import MigrationError, Migrations
 from mongo_persistence.names import check_database_name, check_namespace
+from mongo_persistence.retention import expire_at, parse_expire_after
 from mongo_persistence.store import Entry, MongoStore, short_error
 from mongo_persistence.tracker import Digests, digest_fields, document_size, path_safe
+from mongo_persistence.upgrade import needs_upgrade, upgrade_value
 from mongo_persistence.uri import redact_text, redact_uri
 
 if TYPE_CHECKING:
@@ -215,6 +221,21 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             :class:`~mongo_persistence.BadDocumentError` until the document is fixed or deleted
             (and the bot restarted) or the entity is dropped. The skipped entities are in
             :attr:`bad_documents`.
+        migrations (Mapping[:obj:`str`, Mapping[:obj:`int`, Callable]], optional): Migrations of
+            your own data, by kind (``"user_data"``, ``"chat_data"``, ``"bot_data"``): functions
+            by the version they produce, e.g. ``{"user_data": {1: rename_age, 2: tags_to_dict}}``.
+            Each takes the data of one entity in the previous version's shape and returns it in
+            its own. An entity loaded with an older ``data_version`` (none: 0) runs the newer
+            ones in order and is written back. A migration that raises (or returns no instance
+            of the data class) is a :class:`~mongo_persistence.migrations.MigrationError`: that
+            entity is skipped as a bad document (see :paramref:`on_bad_document` ``"skip"``),
+            every other one loads.
+        expire_after (Mapping[:obj:`str`, :class:`datetime.timedelta` | :obj:`float` | \
+            :obj:`str`], optional): Retention by kind (``"users"``, ``"chats"``,
+            ``"conversations"``): e.g. ``{"users": timedelta(days=180)}`` (or seconds, or
+            ``"180d"``). Each write sets ``expire_at`` to now plus that duration (rounded down by
+            at most 1 % of it), and MongoDB deletes the documents whose ``expire_at`` has passed
+            (a TTL index; the server checks about once a minute).
 
     Attributes:
         store (:class:`mongo_persistence.store.MongoStore`): The I/O layer.
@@ -228,7 +249,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             :meth:`flush` that could not save everything.
         on_bad_document (:obj:`str`): ``"raise"`` or ``"skip"``.
         bad_documents (dict[:obj:`str`, :class:`mongo_persistence.DecodingError`]): With
-            ``on_bad_document="skip"``, the entities skipped at loading, by entity name.
+            ``on_bad_document="skip"``, the entities skipped at loading, by entity name (and
+            those whose migration failed, with any :paramref:`on_bad_document`).
+        expire_after (dict[:obj:`str`, :class:`datetime.timedelta`]): The retention by
+            collection kind (``"user_data"``, ``"chat_data"``, ``"conversations"``).
     """
 
     __slots__ = (
@@ -238,10 +262,13 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         "_loaded",
         "_loaded_chats",
         "_loaded_users",
+        "_migrated",
+        "_migrations",
         "_scalar_kinds",
         "bad_documents",
         "codec",
         "context_types",
+        "expire_after",
         "flush_timeout",
         "last_recovery_file",
         "lazy",
@@ -269,6 +296,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
         on_bad_document: str = "raise",
+        migrations: Mapping[str, Mapping[int, Callable[[Any], Any]]] | None = None,
+        expire_after: Mapping[str, dtm.timedelta | float | str] | None = None,
     ) -> None: ...
 
     @overload
@@ -290,6 +319,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
         on_bad_document: str = "raise",
+        migrations: Mapping[str, Mapping[int, Callable[[Any], Any]]] | None = None,
+        expire_after: Mapping[str, dtm.timedelta | float | str] | None = None,
     ) -> None: ...
 
     def __init__(
@@ -310,6 +341,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
         on_bad_document: str = "raise",
+        migrations: Mapping[str, Mapping[int, Callable[[Any], Any]]] | None = None,
+        expire_after: Mapping[str, dtm.timedelta | float | str] | None = None,
     ) -> None:
         super().__init__(store_data=store_data, update_interval=update_interval)
         if on_bad_document not in ("raise", "skip"):
@@ -317,6 +350,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         self.on_bad_document = on_bad_document
         self.bad_documents: dict[str, DecodingError] = {}
         self._bad: set[tuple[str, Any]] = set()
+        self._migrations = Migrations(migrations)
+        # Entities whose migrated data is written back by the loader that read them.
+        self._migrated: set[tuple[str, Any]] = set()
+        self.expire_after = parse_expire_after(expire_after)
         namespace = check_namespace(namespace)
         if database is not None:
             check_database_name(database)
@@ -394,6 +431,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             uri_for_errors=uri,
             opener=opener,
         )
+        self.store.ttl_kinds = frozenset(self.expire_after)
 
     @overload
     @classmethod
@@ -531,6 +569,25 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if total > self.store.max_bson_size:
             raise DocumentTooLargeError(entity, total, self.store.max_bson_size)
 
+    def _document_fields(self, kind: str, *, partial: bool = False) -> dict[str, Any]:
+        """The top-level fields every write of this kind sets beside the data.
+
+        ``format`` (the codec's :data:`~mongo_persistence.codec.FORMAT_VERSION`) and
+        ``data_version`` (the version of your migrations) claim that every value of the
+        document has that format and version: a partial write (only some keys, onto a document
+        never read) sets neither. ``expire_at`` with :paramref:`expire_after`.
+        """
+        fields: dict[str, Any] = {}
+        if not partial:
+            fields["format"] = FORMAT_VERSION
+            version = self._migrations.version(kind)
+            if version is not None:
+                fields["data_version"] = version
+        after = self.expire_after.get(kind)
+        if after is not None:
+            fields["expire_at"] = expire_at(after)
+        return fields
+
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         """Encodes and writes one user's, chat's or the bot's data."""
         if (kind, doc_id) in self._bad:
@@ -557,6 +614,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                 stored = self._decode_or_skip(doc, kind, doc_id, entity)
                 if stored is _SKIPPED:
                     raise BadDocumentError(entity)
+                self._migrated.discard((kind, doc_id))  # written whole just below
                 self._fill_in_place(value, stored, replace=False)
                 self._track_loaded(kind, doc)
             merge = False
@@ -579,8 +637,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                 return
         fields = {"data": self.codec.encode(value, bot=self.bot, entity=entity, copy=False)}
         digests = self._digest(fields, entity, {"data": value})
+        extra = self._document_fields(kind)
         await self.store.write(
-            Entry(kind, doc_id, entity, fields, digests, diffable=False, field_name="")
+            Entry(kind, doc_id, entity, fields, digests, extra=extra, diffable=False, field_name="")
         )
 
     @staticmethod
@@ -603,12 +662,13 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     ) -> None:
         if (kind, doc_id) in self._bad:
             raise BadDocumentError(entity)
-        extra = extra or {}
+        extra = {**(extra or {}), **self._document_fields(kind, partial=merge)}
         if source is not None and not isinstance(source, dict):
             source = getattr(source, "__dict__", None)
         digests, size = self._digest_sized(data, entity, source)
         self._check_size(entity, doc_id, "data", size, extra)
-        if extra:
+        if extra and (digests or "attrs" in extra):
+            # (empty data with only the document fields: the tracker's view of "no document")
             digests = {**digests, **{f"\x00{k}": v for k, v in self._digest(extra, entity).items()}}
         # merge: the keys are set onto the stored document, whose other keys are kept (lazy mode,
         # an entity not loaded yet): no read before the write, so an outage loses nothing.
@@ -667,9 +727,15 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if kind in self._scalar_kinds:
             self.store.tracker.loaded(kind, doc["_id"], {"data": doc.get("data")})
             return
+        if needs_upgrade(doc):  # values of an older format: the next write rewrites it all
+            self.store.tracker.forget(kind, doc["_id"])
+            return
         data = doc.get("data", {})
-        if "attrs" in doc:  # extra fields are tracked under "\x00"-prefixed keys (_save_encoded)
-            data = {**data, "\x00attrs": doc["attrs"]}
+        # extra fields are tracked under "\x00"-prefixed keys (_save_encoded); values of the
+        # current shape are of the current format, whether the document says so or not
+        fields = {k: doc[k] for k in ("attrs", "data_version", "expire_at") if k in doc}
+        fields["format"] = FORMAT_VERSION
+        data = {**data, **{f"\x00{k}": v for k, v in fields.items()}}
         self.store.tracker.loaded(kind, doc["_id"], data)
 
     def _decode_or_skip(self, doc: Any, kind: str, doc_id: Any, entity: str) -> Any:
@@ -678,16 +744,21 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         Returns :data:`_SKIPPED` for a skipped document: it is logged once and marked, so that
         it is never overwritten.
         """
+        cls = self._classes[kind]
         try:
-            return self._decode_entity(doc, self._classes[kind], entity)
+            decoded = self._decode_entity(doc, cls, entity)
+            if self._migrations.outdated(kind, doc):
+                decoded = self._migrations.apply(kind, doc, decoded, cls, entity)
+                self._migrated.add((kind, doc_id))
+            return decoded
         except DecodingError as exc:
             self._skip_bad(kind, doc_id, entity, exc)
             return _SKIPPED
 
     def _skip_bad(self, kind: str, doc_id: Any, entity: str, exc: DecodingError) -> None:
         """Re-raises, or (``on_bad_document="skip"``) logs once and marks the document bad."""
-        if self.on_bad_document == "raise":
-            raise exc
+        if self.on_bad_document == "raise" and not isinstance(exc, MigrationError):
+            raise exc  # a migration that raises names its entity and stops nothing else
         self._bad.add((kind, doc_id))
         if entity not in self.bad_documents:
             self.bad_documents[entity] = exc
@@ -722,7 +793,26 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                         continue
                     out[key] = loaded
                     self._track_loaded(kind, doc)
+        migrated = [(key, value) for key, value in out.items() if (kind, key) in self._migrated]
+        if migrated:  # written back together: one bulk write per batch
+            await asyncio.gather(
+                *(self._write_back(kind, key, value, f"{kind}[{key}]") for key, value in migrated)
+            )
         return out
+
+    async def _write_back(self, kind: str, doc_id: Any, data: Any, entity: str) -> None:
+        """Writes an entity whose data a migration changed while it was loaded.
+
+        A failure is logged (entity and reason only) and stops nothing: the migrated data is in
+        memory, and the next write of the entity (or a retry of a kept write) stores it.
+        """
+        if (kind, doc_id) not in self._migrated:
+            return
+        self._migrated.discard((kind, doc_id))
+        try:
+            await self._save(kind, doc_id, data, entity)
+        except (EncodingError, PersistenceWriteError) as exc:
+            _LOGGER.error("Cannot write back the migrated %s: %s", entity, exc)
 
     # ================================================================ get_*
     async def get_user_data(self) -> dict[int, UD]:
@@ -760,6 +850,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if loaded is _SKIPPED:
             return self.context_types.bot_data()
         self._track_loaded("bot_data", doc)
+        await self._write_back("bot_data", _BOT_DATA_ID, loaded, "bot_data")
         return loaded  # type: ignore[no-any-return]
 
     async def get_callback_data(self) -> CDCData | None:
@@ -890,6 +981,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         fields = {"state": state}
         digests, size = self._digest_sized(fields, entity, {"state": new_state})
         extra = {"name": name, "key": self.codec.encode(list(key), entity=entity)}
+        extra.update(self._document_fields("conversations"))
         self._check_size(entity, doc_id, "", size, extra)
         await self.store.write(
             Entry(
@@ -970,6 +1062,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                     if loaded_data is not _SKIPPED:
                         self._fill_in_place(target, loaded_data, replace=False)
                         self._track_loaded(kind, doc)
+                        if (kind, doc_id) in self._migrated:
+                            loaded.add(doc_id)  # written whole, not merged
+                            await self._write_back(kind, doc_id, target, entity)
         except PersistenceWriteError as exc:
             if not exc.kept:
                 raise
@@ -988,7 +1083,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if loaded is not None:
             loaded.add(doc_id)
 
-    async def _sync(self, kind: str, *, doc_id: Any, target: Any, cls: Any, entity: str) -> None:
+    async def _sync(  # noqa: PLR0912
+        self, kind: str, *, doc_id: Any, target: Any, cls: Any, entity: str
+    ) -> None:
         """Merges the bot's unsaved changes and the database's document, both ways.
 
         The bot's changes since the last write or read (keys set, changed or removed) are written
@@ -1004,6 +1101,18 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if read is None:
             return  # found bad now: left as it is, the bot's changes are not merged into it
         doc, stored = read
+        migrate = doc is not None and self._migrations.outdated(kind, doc)
+        if doc is not None and needs_upgrade(doc):
+            try:  # an older format: what is merged is rewritten
+                stored = upgrade_value(stored)
+            except DecodingError as exc:
+                raise DecodingError(entity, exc.path, exc.reason) from None
+        if migrate:
+            migrated = self._decode_or_skip({**doc, "data": stored}, kind, doc_id, entity)
+            self._migrated.discard((kind, doc_id))
+            if migrated is _SKIPPED:
+                return
+            stored = self._encode_entity(migrated, entity)[0]
         if known is None:  # never read nor written: every key the bot holds is its change
             set_keys = list(local_digests)
             unset_keys: list[str] = []
@@ -1011,7 +1120,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             set_keys = [k for k, v in local_digests.items() if known.get(k) != v]
             unset_keys = [k for k in known if k not in local_digests]
         extra_changed = bool(extra) and (doc is None or doc.get("attrs") != extra.get("attrs"))
-        changed = bool(set_keys or unset_keys or extra_changed)
+        changed = bool(set_keys or unset_keys or extra_changed or migrate)
 
         if not changed:
             merged = stored

@@ -179,6 +179,8 @@ class MongoStore:
         self._deadline: float | None = None
         self._writer: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
+        # The kinds whose documents MongoDB deletes at their expire_at (a TTL index).
+        self.ttl_kinds: frozenset[str] = frozenset()
 
     def _bind(self, database: Any) -> None:
         self.database = database
@@ -247,6 +249,10 @@ class MongoStore:
             if isinstance(size, int) and size > 0:
                 self.max_bson_size = size
             await self.collection("conversations").create_index([("name", 1)], name="name_1")
+            for kind in sorted(self.ttl_kinds):
+                await self.collection(kind).create_index(
+                    [("expire_at", 1)], name="expire_at_ttl", expireAfterSeconds=0
+                )
         except ServerSelectionTimeoutError as exc:
             raise PersistenceConnectionError(
                 f"Cannot reach MongoDB{where}: no server answered within the server selection "

@@ -111,3 +111,38 @@ class LocalServer:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def main() -> int:
+    """``make server``: a local server for trying a bot without Docker, until Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Start a local MongoDB-compatible server (SecantusDB) and print its URI."
+    )
+    parser.add_argument("--port", type=int, default=27017, help="default: 27017")
+    parser.add_argument(
+        "--storage",
+        default=str(Path(".cache") / "server-data"),
+        help="data directory (kept across restarts), or :memory: (default: .cache/server-data)",
+    )
+    args = parser.parse_args()
+    if args.storage != ":memory:":
+        Path(args.storage).mkdir(parents=True, exist_ok=True)
+    server = LocalServer(storage=args.storage, port=args.port)
+    server.start()
+    print(f"MONGODB_URI={server.uri}", flush=True)
+    print(f"  data in {args.storage}; mongosh: mongo-persistence shell --uri {server.uri}")
+    print("  Ctrl-C stops it.", flush=True)
+    try:
+        assert server.process is not None
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

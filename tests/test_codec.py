@@ -166,7 +166,10 @@ def test_shapes_are_readable() -> None:
     codec = Codec()
     assert codec.encode((1, 2)) == {TAG: "tuple", "value": [1, 2]}
     assert codec.encode({3: "x"}) == {TAG: "intdict", "value": {"3": "x"}}
-    assert codec.encode(dtm.date(2024, 1, 2)) == {TAG: "date", "value": "2024-01-02"}
+    assert codec.encode(dtm.date(2024, 1, 2)) == {
+        TAG: "date",
+        "date": dtm.datetime(2024, 1, 2, tzinfo=dtm.timezone.utc),
+    }
     assert codec.encode(Color.RED) == {TAG: "enum", "class": f"{__name__}:Color", "name": "RED"}
     assert codec.encode({"$where": 1}) == {TAG: "dict", "value": {}, "items": [["$where", 1]]}
     assert codec.encode({"name": "x", 3: "y"}) == {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dtm
 import enum
 import logging
 import signal
@@ -35,6 +36,8 @@ from mongo_persistence.logs import LOG_LINE_MAX
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
 T = "__type__"
 
+D0 = dtm.datetime(2024, 1, 1)
+ONE_HOUR = dtm.timedelta(hours=1)
 GOOD = {"name": "Ada", "cart": {T: "tuple", "value": [1, 2]}}
 NOT_IMPORTED = "json.tool"  # a submodule of an imported package, harmless to import
 
@@ -252,6 +255,68 @@ CASES = [
         "",
         "'fold' must be 0 or 1",
     ),
+    # ---------------------------------------------------------------- format 2 dates
+    Case("datetime-date-text", {T: "datetime", "date": "2024-01-01"}, "", "'date' must be a date"),
+    Case("datetime-us-over", {T: "datetime", "date": D0, "us": 1000}, "", "'us' must be 0 to 999"),
+    Case("datetime-us-negative", {T: "datetime", "date": D0, "us": -1}, "", "'us' must be 0 to"),
+    Case("datetime-us-float", {T: "datetime", "date": D0, "us": 1.5}, "", "'us' must be an int"),
+    Case("datetime-naive-false", {T: "datetime", "date": D0, "naive": False}, "", "must be true"),
+    Case(
+        "datetime-naive-with-offset",
+        {T: "datetime", "date": D0, "naive": True, "offset": "+01:00"},
+        "",
+        "without offset or zone",
+    ),
+    Case(
+        "datetime-offset-text",
+        {T: "datetime", "date": D0, "offset": "SECRET"},
+        "",
+        "not a UTC offset",
+    ),
+    Case(
+        "datetime-offset-range",
+        {T: "datetime", "date": D0, "offset": "+24:00"},
+        "",
+        "'offset' is out of range",
+    ),
+    Case(
+        "datetime-zone-without-offset",
+        {T: "datetime", "date": D0, "tz": "Europe/Berlin"},
+        "",
+        "a time zone without an offset",
+    ),
+    Case(
+        "datetime-offset-not-the-zones",
+        {T: "datetime", "date": D0, "offset": "+05:00", "tz": "Europe/Berlin"},
+        "",
+        "not the zone's",
+    ),
+    Case(
+        "datetime-two-zones",
+        {T: "datetime", "date": D0, "offset": "+01:00", "tz": "Europe/Berlin", "tzname": "CET"},
+        "",
+        "more than one time zone",
+    ),
+    Case(
+        "datetime-new-zone-path",
+        {T: "datetime", "date": D0, "offset": "+01:00", "tz": "../../../etc/passwd"},
+        "",
+        "unknown time zone",
+    ),
+    Case("datetime-extra-field", {T: "datetime", "date": D0, "x": 1}, "", "unexpected field"),
+    Case("datetime-new-fold", {T: "datetime", "date": D0, "fold": 2}, "", "'fold' must be 0 or 1"),
+    Case("date-not-midnight", {T: "date", "date": D0 + ONE_HOUR}, "", "midnight UTC"),
+    Case("date-text-in-date", {T: "date", "date": "2024-01-01"}, "", "'date' must be a date"),
+    Case("date-both", {T: "date", "date": D0, "value": "2024-01-01"}, "", "unexpected field"),
+    Case(
+        "timedelta-micro-over",
+        {T: "timedelta", "seconds": 1, "microseconds": 10**6},
+        "",
+        "'microseconds' must be 0 to 999999",
+    ),
+    Case("timedelta-seconds-float", {T: "timedelta", "seconds": 1.5}, "", "'seconds' must be an"),
+    Case("timedelta-huge", {T: "timedelta", "seconds": 2**62}, "", "OverflowError"),
+    Case("timedelta-no-seconds", {T: "timedelta", "microseconds": 1}, "", "'seconds' is missing"),
     Case("uuid-not-text", {T: "uuid", "value": 12}, "", "must be a string"),
     Case("decimal-not-text", {T: "decimal", "value": 1.5}, "", "must be a string"),
     Case("bot-unknown-text", {T: "bot", "unknown": "yes"}, "", "must be a bool"),

@@ -156,7 +156,7 @@ async def test_lazy_loads_an_entity_when_its_first_update_arrives(
         await bot.app.update_persistence()
         (update,) = monitored.log.documents("update", "user_data")
         ops = {op["q"]["_id"]: dict(op["u"]) for op in update["updates"]}
-        assert set(ops[7]["$set"]) == {"data.visits", "updated_at"}
+        assert set(ops[7]["$set"]) == {"data.visits", "format", "updated_at"}
     doc = await db.user_data.find_one({"_id": 7})
     assert doc["data"]["visits"] == 100
     assert doc["data"]["name"] == "user7"
@@ -253,7 +253,7 @@ async def test_refresh_writes_unsaved_changes_of_the_bot_first(
         (update,) = monitored.log.documents("update", "user_data")
         (op,) = update["updates"]
         assert set(op["u"]) == {"$set"}  # a diff: the external key is not overwritten
-        assert set(op["u"]["$set"]) == {"data.mine", "updated_at"}
+        assert set(op["u"]["$set"]) == {"data.mine", "format", "updated_at"}
 
         await bot.app.update_persistence()
     stored = (await db.user_data.find_one({"_id": 10}))["data"]
