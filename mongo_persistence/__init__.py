@@ -11,12 +11,12 @@ from mongo_persistence.errors import (
     DecodingError,
     DocumentTooLargeError,
     EncodingError,
+    MigrationError,
     MongoPersistenceError,
     PersistenceConnectionError,
     PersistenceWriteError,
     UnstorableJobError,
 )
-from mongo_persistence.migrations import MigrationError
 from mongo_persistence.persistence import DEFAULT_DATABASE, MongoPersistence
 from mongo_persistence.uri import redact_uri
 

@@ -19,6 +19,7 @@ __all__ = [
     "EncodingError",
     "ExportFormatError",
     "MigrationAbortedError",
+    "MigrationError",
     "MongoPersistenceError",
     "PersistenceConnectionError",
     "PersistenceWriteError",
@@ -135,6 +136,33 @@ class DecodingError(MongoPersistenceError, ValueError, TypeError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return self.__class__, (self.entity, self.path, self.reason), self._state()
+
+
+class MigrationError(DecodingError):
+    """A migration of the bot's data raised, or returned something else than the data class.
+
+    The entity is then left as it is stored (never overwritten, writes refused as for a bad
+    document) and starts empty; every other entity loads. The message names the entity and the
+    migration's version, never the data.
+
+    Args:
+        entity (:obj:`str`): The entity being migrated.
+        version (:obj:`int`): The version of the migration that failed.
+        reason (:obj:`str`): What went wrong.
+
+    Attributes:
+        version (:obj:`int`): The version of the migration that failed.
+    """
+
+    __slots__ = ("migration_reason", "version")
+
+    def __init__(self, entity: str, version: int, reason: str) -> None:
+        self.version = version
+        self.migration_reason = reason
+        super().__init__(entity, "", f"migration {version}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.entity, self.version, self.migration_reason), self._state()
 
 
 class PersistenceConnectionError(MongoPersistenceError, ConnectionError):

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from bson import Int64
 
-from mongo_persistence.errors import DecodingError
+from mongo_persistence.errors import MigrationError
 
 __all__ = ["MIGRATABLE_KINDS", "MigrationError", "Migrations"]
 
@@ -22,22 +22,6 @@ MIGRATABLE_KINDS: Final = ("user_data", "chat_data", "bot_data")
 """The kinds of data that can have migrations."""
 
 Migration = Callable[[Any], Any]
-
-
-class MigrationError(DecodingError):
-    """A migration of the bot's data raised, or returned something else than the data class.
-
-    The entity is then left as it is stored (never overwritten, writes refused as for a bad
-    document) and starts empty; every other entity loads. The message names the entity and the
-    migration's version, never the data.
-
-    Attributes:
-        version (:obj:`int`): The version of the migration that failed.
-    """
-
-    def __init__(self, entity: str, version: int, reason: str) -> None:
-        self.version = version
-        super().__init__(entity, "", f"migration {version}: {reason}")
 
 
 class Migrations:

@@ -34,11 +34,12 @@ from mongo_persistence.errors import (
     DecodingError,
     DocumentTooLargeError,
     EncodingError,
+    MigrationError,
     PersistenceConnectionError,
     PersistenceWriteError,
 )
 from mongo_persistence.logs import get_logger
-from mongo_persistence.migrations import MigrationError, Migrations
+from mongo_persistence.migrations import Migrations
 from mongo_persistence.names import check_database_name, check_namespace
 from mongo_persistence.retention import expire_at, parse_expire_after
 from mongo_persistence.store import Entry, MongoStore, short_error

@@ -117,7 +117,7 @@ UPGRADED_COLLECTIONS: Final = (
 """The collections whose documents carry a ``format`` (jobs have their own plain fields)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class UpgradeResult:
     """What :func:`upgrade_documents` did.
 

@@ -35,6 +35,7 @@ EXAMPLES: list[tuple[BaseException, tuple[str, ...]]] = [
         ("entity", "reason", "kept"),
     ),
     (errors.BadDocumentError("user_data[7]"), ("entity", "reason", "kept")),
+    (errors.MigrationError("user_data[7]", 2, "KeyError"), ("entity", "version", "reason")),
     (errors.PersistenceConnectionError("Cannot reach MongoDB at mongodb://h/"), ()),
     (errors.UnstorableJobError("daily", "a lambda cannot be found again"), ("name", "reason")),
     (errors.UnstorableJobError(None, "a lambda"), ("name", "reason")),
