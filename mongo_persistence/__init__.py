@@ -17,6 +17,7 @@ from mongo_persistence.errors import (
     UnstorableJobError,
 )
 from mongo_persistence.persistence import DEFAULT_DATABASE, MongoPersistence
+from mongo_persistence.store import Health
 from mongo_persistence.uri import redact_uri
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "DecodingError",
     "DocumentTooLargeError",
     "EncodingError",
+    "Health",
     "MongoPersistence",
     "MongoPersistenceError",
     "PersistenceConnectionError",

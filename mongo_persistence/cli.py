@@ -996,8 +996,9 @@ def recover_command(
 
     async def run() -> tuple[int, int]:
         async with connect(target) as (db, name):
+            to_write = info.ops["replace"] + info.ops["merge"]
             click.echo(
-                f"Recovering {_plural(info.total, 'entity')} ({info.ops['replace']} to write, "
+                f"Recovering {_plural(info.total, 'entity')} ({to_write} to write, "
                 f"{info.ops['delete']} to delete) from {where} into {target.describe(name)}"
             )
             store = _persistence(db, target).store

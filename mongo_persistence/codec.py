@@ -119,7 +119,7 @@ def _key_repr(key: object) -> str:
     return f"[{shown}]"
 
 
-def find_unencodable_text(  # noqa: PLR0911
+def find_unencodable_text(  # noqa: PLR0911, C901
     value: Any, _path: str = "", _depth: int = 0
 ) -> str | None:
     """Returns the path to the first string (value or key) UTF-8 cannot encode, if any.
@@ -374,7 +374,7 @@ def _safe_key(key: object) -> bool:
     return type(key) is str and key[:1] != "$" and key != TAG and "\x00" not in key
 
 
-def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa: PLR0912
+def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa: PLR0912, C901
     if depth >= MAX_DEPTH:
         raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
     inner = depth + 1
@@ -965,7 +965,7 @@ class _Decoder:
         self.depth = 0
         self.interrupts = _InterruptWatch.count
 
-    def dec(self, value: Any) -> Any:  # noqa: PLR0912 - one function: it runs for every value
+    def dec(self, value: Any) -> Any:  # noqa: PLR0912, C901 - one function: it runs for every value
         cls = type(value)
         if cls is dict:
             self.depth += 1

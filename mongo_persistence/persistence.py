@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import warnings
@@ -36,8 +37,14 @@ from mongo_persistence.errors import (
 )
 from mongo_persistence.logs import get_logger
 from mongo_persistence.names import check_database_name, check_namespace
-from mongo_persistence.store import Entry, MongoStore, short_error
-from mongo_persistence.tracker import Digests, digest_fields, document_size, path_safe
+from mongo_persistence.store import Entry, Health, MongoStore, short_error
+from mongo_persistence.tracker import (
+    Digests,
+    digest_fields,
+    document_size,
+    entity_digests,
+    path_safe,
+)
 from mongo_persistence.uri import redact_text, redact_uri
 
 if TYPE_CHECKING:
@@ -65,6 +72,12 @@ _CALLBACK_DATA_ID: Final = "callback_data"
 def conversation_id(name: str, key: ConversationKey) -> str:
     """The ``_id`` of a conversation document: ``'["name",chat_id,user_id]'`` (readable JSON)."""
     return json.dumps([name, *key], separators=(",", ":"), ensure_ascii=False, default=repr)
+
+
+def _settled(task: asyncio.Future[None]) -> None:
+    """Retrieves the outcome of a write whose caller may be gone (it was reported to it)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _new_instance(cls: Any) -> Any:
@@ -118,11 +131,6 @@ def _check_target(target: object, client_kwargs: dict[str, Any] | None) -> None:
         )
 
 
-def _is_mongomock(obj: object) -> bool:
-    # mongomock-motor's classes pretend to be motor's: look through the whole MRO.
-    return any(klass.__module__.startswith("mongomock") for klass in type(obj).__mro__)
-
-
 class MongoPersistence(BasePersistence[UD, CD, BD]):
     """Makes a bot persistent in MongoDB: one readable document per chat, user and conversation.
 
@@ -167,10 +175,18 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             so that edits made in MongoDB by other programs are seen by handlers. Changes of the
             bot not yet written are written first (only the changed keys), so none are lost.
             Defaults to :obj:`False`.
-        flush_timeout (:obj:`float`, optional): Seconds :meth:`flush` keeps retrying failed
-            writes before it saves them to a recovery file. Defaults to ``30``.
-        recovery_dir (:obj:`str` | :obj:`pathlib.Path`, optional): Where :meth:`flush` writes
-            the recovery file. Defaults to the working directory.
+        flush_timeout (:obj:`float`, optional): Seconds :meth:`flush` keeps retrying kept writes
+            before it leaves them in the journal. Defaults to ``5``. With the defaults, a bot
+            stopped during an outage ends within a container's 10 s stop grace period.
+        write_timeout (:obj:`float`, optional): Seconds every write attempt (and every read of
+            one document) may take, server selection included. A write without an answer by
+            then is kept in the journal and retried with the next persistence run. Defaults to
+            ``2``.
+        recovery_dir (:obj:`str` | :obj:`pathlib.Path`, optional): Where the journal of kept
+            writes is (``mongo_persistence-journal-<database>.<namespace>.<pid>-<id>.jsonl``,
+            readable by the bot's user only); journals left there by an earlier run (a crash, an
+            outage at shutdown) are replayed at the next start, before loading. Defaults to the
+            working directory.
         client_kwargs (:obj:`dict`, optional): Extra keyword arguments for
             :class:`pymongo.AsyncMongoClient` when :paramref:`target` is a URI (a
             :class:`TypeError` with a client or database handed in).
@@ -183,6 +199,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             :class:`~mongo_persistence.BadDocumentError` until the document is fixed or deleted
             (and the bot restarted) or the entity is dropped. The skipped entities are in
             :attr:`bad_documents`.
+        bulk_write (:obj:`bool`, optional): Send the writes of one run as one ``bulk_write`` per
+            collection (the default). :obj:`False` sends one request per document: for
+            mongomock-motor, whose ``bulk_write`` does not work with PyMongo's models.
 
     Attributes:
         store (:class:`mongo_persistence.store.MongoStore`): The I/O layer.
@@ -191,8 +210,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         lazy (:obj:`bool`): Whether user and chat data are loaded lazily.
         refresh (:obj:`bool`): Whether entities are re-read on every update.
         flush_timeout (:obj:`float`): Seconds :meth:`flush` retries.
-        recovery_dir (:class:`pathlib.Path` | :obj:`None`): Where unsaved data goes at flush.
-        last_recovery_file (:class:`pathlib.Path` | :obj:`None`): The file written by the last
+        recovery_dir (:class:`pathlib.Path` | :obj:`None`): Where the journal of kept writes is.
+        last_recovery_file (:class:`pathlib.Path` | :obj:`None`): The journal left by the last
             :meth:`flush` that could not save everything.
         on_bad_document (:obj:`str`): ``"raise"`` or ``"skip"``.
         bad_documents (dict[:obj:`str`, :class:`mongo_persistence.DecodingError`]): With
@@ -202,6 +221,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     __slots__ = (
         "_bad",
         "_classes",
+        "_handed_over",
         "_job_store",
         "_loaded",
         "_loaded_chats",
@@ -233,10 +253,12 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         write_concern: WriteConcern | None = None,
         lazy: bool = False,
         refresh: bool = False,
-        flush_timeout: float = 30.0,
+        flush_timeout: float = 5.0,
+        write_timeout: float = 2.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
         on_bad_document: str = "raise",
+        bulk_write: bool = True,
     ) -> None: ...
 
     @overload
@@ -254,10 +276,12 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         write_concern: WriteConcern | None = None,
         lazy: bool = False,
         refresh: bool = False,
-        flush_timeout: float = 30.0,
+        flush_timeout: float = 5.0,
+        write_timeout: float = 2.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
         on_bad_document: str = "raise",
+        bulk_write: bool = True,
     ) -> None: ...
 
     def __init__(
@@ -274,10 +298,12 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         write_concern: WriteConcern | None = None,
         lazy: bool = False,
         refresh: bool = False,
-        flush_timeout: float = 30.0,
+        flush_timeout: float = 5.0,
+        write_timeout: float = 2.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
         on_bad_document: str = "raise",
+        bulk_write: bool = True,
     ) -> None:
         super().__init__(store_data=store_data, update_interval=update_interval)
         if on_bad_document not in ("raise", "skip"):
@@ -304,6 +330,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         self.recovery_dir = Path(recovery_dir) if recovery_dir is not None else None
         self.last_recovery_file: Path | None = None
         self._job_store: MongoJobStore | None = None
+        self._handed_over: set[asyncio.Future[None]] = set()
         self._loaded_users: set[int] = set()
         self._loaded_chats: set[int] = set()
         # The ids whose documents were read (lazy mode loads each one once).
@@ -358,7 +385,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             db,
             namespace=namespace,
             write_concern=write_concern,
-            bulk=not _is_mongomock(db),
+            bulk=bulk_write,
+            write_timeout=write_timeout,
+            journal_dir=self.recovery_dir or Path.cwd(),
             uri_for_errors=uri,
             opener=opener,
         )
@@ -445,21 +474,42 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if kind in self._scalar_kinds:
             await self._save_scalar(kind, doc_id, value, entity)
             return
-        loaded = self._loaded.get(kind)
-        merge = self.lazy and not self.refresh and loaded is not None and doc_id not in loaded
-        if merge and not self._mergeable(value):
-            # Lazy mode, an entity never loaded (data edited outside handlers), whose keys cannot
-            # be set one by one: read what is stored and merge it under what PTB holds.
-            doc = await self.store.find_one(kind, doc_id)
-            if doc is not None:
-                stored = self._decode_or_skip(doc, kind, doc_id, entity)
-                if stored is _SKIPPED:
-                    raise BadDocumentError(entity)
-                self._fill_in_place(value, stored, replace=False)
-                self._track_loaded(kind, doc)
-            merge = False
+        if self._needs_read_first(kind, doc_id, value):
+            # Handed over now: a cancelled caller does not cancel the read nor the write.
+            task = asyncio.ensure_future(self._read_then_save(kind, doc_id, value, entity))
+            self._handed_over.add(task)
+            task.add_done_callback(self._handed_over.discard)
+            task.add_done_callback(_settled)
+            await asyncio.shield(task)
+            return
         data, extra = self._encode_entity(value, entity, copy=False)
-        await self._save_encoded(kind, doc_id, data, entity, extra, source=value, merge=merge)
+        await self._save_encoded(kind, doc_id, data, entity, extra, source=value)
+
+    def _needs_read_first(self, kind: str, doc_id: Any, value: object) -> bool:
+        """Lazy mode, an entity never read nor written whose keys cannot be set one by one."""
+        loaded = self._loaded.get(kind)
+        if not self.lazy or self.refresh or loaded is None or doc_id in loaded:
+            return False
+        return self.store.tracker.known(kind, doc_id) is None and not self._mergeable(value)
+
+    async def _read_then_save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
+        """Reads what is stored and merges it under what PTB holds, then writes it.
+
+        When MongoDB cannot be read, the bot's keys are written (set onto the stored document).
+        """
+        try:
+            doc = await self.store.find_one(kind, doc_id)
+        except ConnectionFailure as exc:
+            _LOGGER.warning("Cannot read %s before writing it (%s)", entity, short_error(exc))
+            doc = None
+        if doc is not None:
+            stored = self._decode_or_skip(doc, kind, doc_id, entity)
+            if stored is _SKIPPED:
+                raise BadDocumentError(entity)
+            self._fill_in_place(value, stored, replace=False)
+            self._track_loaded(kind, doc)
+        data, extra = self._encode_entity(value, entity, copy=False)
+        await self._save_encoded(kind, doc_id, data, entity, extra, source=value)
 
     async def _save_scalar(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         """Writes the data of a kind whose class holds a plain value (``int``, ``complex``...).
@@ -497,7 +547,6 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         extra: dict[str, Any] | None = None,
         *,
         source: object = None,
-        merge: bool = False,
     ) -> None:
         if (kind, doc_id) in self._bad:
             raise BadDocumentError(entity)
@@ -507,10 +556,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         digests, size = self._digest_sized(data, entity, source)
         self._check_size(entity, doc_id, "data", size, extra)
         if extra:
-            digests = {**digests, **{f"\x00{k}": v for k, v in self._digest(extra, entity).items()}}
-        # merge: the keys are set onto the stored document, whose other keys are kept (lazy mode,
-        # an entity not loaded yet): no read before the write, so an outage loses nothing.
-        await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra, merge=merge))
+            digests = entity_digests(digests, self._digest(extra, entity))
+        # The tracker plans what is sent: a document it does not know (lazy mode, an entity not
+        # loaded yet; eager mode, created by another program) gets the bot's keys set onto it.
+        await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra))
 
     def _decode_entity(self, doc: Any, cls: Any, entity: str) -> Any:
         if _is_scalar_class(cls):
@@ -565,10 +614,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if kind in self._scalar_kinds:
             self.store.tracker.loaded(kind, doc["_id"], {"data": doc.get("data")})
             return
-        data = doc.get("data", {})
-        if "attrs" in doc:  # extra fields are tracked under "\x00"-prefixed keys (_save_encoded)
-            data = {**data, "\x00attrs": doc["attrs"]}
-        self.store.tracker.loaded(kind, doc["_id"], data)
+        extra = {"attrs": doc["attrs"]} if "attrs" in doc else None
+        self.store.tracker.loaded(kind, doc["_id"], doc.get("data", {}), extra)
 
     def _decode_or_skip(self, doc: Any, kind: str, doc_id: Any, entity: str) -> Any:
         """Decodes an entity's document; with ``on_bad_document="skip"`` a bad one is skipped.
@@ -848,12 +895,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             if self.refresh:
                 await self._sync(kind, doc_id=doc_id, target=target, cls=cls, entity=entity)
             elif loaded is not None and doc_id not in loaded:
-                doc = await self.store.find_one(kind, doc_id)
-                if doc is not None:
-                    loaded_data = self._decode_or_skip(doc, kind, doc_id, entity)
-                    if loaded_data is not _SKIPPED:
-                        self._fill_in_place(target, loaded_data, replace=False)
-                        self._track_loaded(kind, doc)
+                await self._load_one(kind, doc_id, target, entity)
         except PersistenceWriteError as exc:
             if not exc.kept:
                 raise
@@ -871,6 +913,15 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             return
         if loaded is not None:
             loaded.add(doc_id)
+
+    async def _load_one(self, kind: str, doc_id: Any, target: Any, entity: str) -> None:
+        """Lazy mode: fills an entity not loaded yet with its stored keys (PTB's keys win)."""
+        doc = await self.store.find_one(kind, doc_id)
+        if doc is not None:
+            loaded_data = self._decode_or_skip(doc, kind, doc_id, entity)
+            if loaded_data is not _SKIPPED:
+                self._fill_in_place(target, loaded_data, replace=False)
+                self._track_loaded(kind, doc)
 
     async def _sync(self, kind: str, *, doc_id: Any, target: Any, cls: Any, entity: str) -> None:
         """Merges the bot's unsaved changes and the database's document, both ways.
@@ -1014,21 +1065,43 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
     # ================================================================ flush
     async def flush(self) -> None:
-        """Waits for every write in flight and retries failed ones for :attr:`flush_timeout`.
+        """Waits for every write in flight and retries kept ones for :attr:`flush_timeout`.
 
-        What still cannot be saved is written to a recovery file (its path is logged at ERROR
-        level and kept in :attr:`last_recovery_file`). Then a client created from a URI is closed;
-        a client handed in is left open. The persistence stays usable: PTB may initialise the
-        application again after a shutdown, and the next call opens a new client.
+        What still cannot be saved stays in the journal (its path is logged at ERROR level and
+        kept in :attr:`last_recovery_file`); it is written at the next start. Then a client
+        created from a URI is closed (waiting at most 1 s for it); a client handed in is left
+        open. The whole call takes at most :attr:`flush_timeout` plus about 1.5 s, whatever the
+        server does. The persistence stays usable: PTB may initialise the application again after
+        a shutdown, and the next call opens a new client.
         """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(self.flush_timeout, 0.0)
         job_store = self._job_store
-        if job_store is not None:
-            await job_store.stop_retries()
         try:
+            if job_store is not None:
+                await asyncio.wait_for(job_store.stop_retries(), max(self.flush_timeout, 0.1))
+            if self._handed_over:  # writes that read their document first
+                await asyncio.wait(set(self._handed_over), timeout=self.flush_timeout)
             self.last_recovery_file = await self.store.flush(
-                timeout=self.flush_timeout, recovery_dir=self.recovery_dir
+                timeout=max(deadline - loop.time(), 0.0)
             )
         finally:
             if job_store is not None:
                 job_store.resume_retries()
             await self.store.close()
+
+    def health(self) -> Health:
+        """What is not saved in MongoDB yet: for a ``/healthz`` endpoint or a metrics exporter.
+
+        Example:
+            .. code:: python
+
+                health = persistence.health()
+                if not health.ok:
+                    print(health.pending, health.oldest_unsaved_age, health.last_error)
+
+        Returns:
+            :class:`mongo_persistence.Health`: Pending (kept) writes, the age of the oldest
+            unsaved change, the journal's size, the last error, the outage's start.
+        """
+        return self.store.health()

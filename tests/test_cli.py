@@ -408,7 +408,7 @@ async def test_recover_loads_what_flush_could_not_save(
             persistence.drop_chat_data(-3),
             return_exceptions=True,
         )
-        assert all(isinstance(r, Exception) for r in results)
+        assert results == [None, None, None]  # kept in the journal
         await persistence.flush()
     finally:
         server.stop()
