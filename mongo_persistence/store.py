@@ -60,6 +60,8 @@ _MIN_ATTEMPT: Final = 0.05
 """Seconds a write attempt gets at least, even when the flush deadline has passed."""
 _GRACE: Final = 0.5
 """Seconds beyond an attempt's deadline after which it is abandoned (clients ignoring it)."""
+_JOURNAL_SLACK: Final = 64
+"""Records beyond four per kept entity after which the journal is compacted during an outage."""
 _CLOSE_TIMEOUT: Final = 1.0
 """Seconds :meth:`MongoStore.close` waits for the owned client to close (a hung server)."""
 
@@ -176,6 +178,7 @@ class MongoStore:
         self._writer: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
         self._replay = journal_dir is not None
+        self._journal_lock = asyncio.Lock()  # appends and rewrites of the file, one at a time
         self.journal = Journal(
             journal_dir or Path.cwd(), getattr(database, "name", None), namespace
         )
@@ -521,16 +524,27 @@ class MongoStore:
         """Appends kept entries to the journal; the error for their callers if that fails."""
         if not items:
             return None
-        database = getattr(self.database, "name", None)
-        lines = [record_line(e, p, database=database, namespace=self.namespace) for e, p in items]
+        lines = self._records(items)
         try:
-            await asyncio.to_thread(self.journal.append, lines)
+            async with self._journal_lock:
+                await asyncio.to_thread(self.journal.append, lines)
         except OSError as exc:
             _LOGGER.error("Cannot write the journal %s: %s", self.journal.path, exc)
             return PersistenceWriteError(
                 "kept writes", f"not acknowledged, and the journal failed: {exc}", kept=True
             )
+        if self.journal.records > 4 * len(self._pending) + _JOURNAL_SLACK:
+            self._compact_soon()  # a long outage: one record per kept entity, not one per run
         return None
+
+    def _records(self, items: Iterable[tuple[Entry, Plan]]) -> list[str]:
+        """The journal records of entries (nothing for those that need no write)."""
+        database = getattr(self.database, "name", None)
+        return [
+            record_line(e, p, database=database, namespace=self.namespace)
+            for e, p in items
+            if p.kind != "skip"
+        ]
 
     def _outage_started(self, keys: list[tuple[str, Any]], error: BaseException | None) -> None:
         if self._outage is None:
@@ -563,13 +577,10 @@ class MongoStore:
 
     async def _compact(self) -> None:
         """Rewrites the journal with the kept writes only (removes it when there are none)."""
-        database = getattr(self.database, "name", None)
-        lines = [
-            record_line(e, self.tracker.plan(e), database=database, namespace=self.namespace)
-            for e in self._pending.values()
-        ]
         try:
-            await asyncio.to_thread(self.journal.rewrite, lines)
+            async with self._journal_lock:
+                lines = self._records((e, self.tracker.plan(e)) for e in self._pending.values())
+                await asyncio.to_thread(self.journal.rewrite, lines)
         except OSError as exc:
             _LOGGER.error("Cannot compact the journal %s: %s", self.journal.path, exc)
 
@@ -665,12 +676,9 @@ class MongoStore:
         entries = self.unsaved_entries()
         if not entries:
             return None
-        database = getattr(self.database, "name", None)
-        lines = [
-            record_line(e, self.tracker.plan(e), database=database, namespace=self.namespace)
-            for e in entries
-        ]
-        await asyncio.to_thread(self.journal.rewrite, lines)
+        lines = self._records((e, self.tracker.plan(e)) for e in entries)
+        async with self._journal_lock:
+            await asyncio.to_thread(self.journal.rewrite, lines)
         path = self.journal.path
         reason = f"not acknowledged before the flush deadline; saved to {path}"
         for entry in entries:
