@@ -89,7 +89,8 @@ def text_update(application: Any, text: str) -> Update:
 async def run_bot(client: AsyncMongoMockClient, texts: list[str]) -> list[str]:
     """Starts the bot on the client's database, sends it the texts and stops it: its replies."""
     telegram = FakeTelegram()
-    persistence = MongoPersistence(client, database=DATABASE)
+    # mongomock-motor's bulk_write does not work with PyMongo's models: one request per document
+    persistence = MongoPersistence(client, database=DATABASE, bulk_write=False)
     application = my_bot.build_application(
         persistence, token=TOKEN, request=telegram, get_updates_request=FakeTelegram()
     )

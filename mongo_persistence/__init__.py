@@ -18,6 +18,7 @@ from mongo_persistence.errors import (
     UnstorableJobError,
 )
 from mongo_persistence.persistence import DEFAULT_DATABASE, MongoPersistence
+from mongo_persistence.store import Health
 from mongo_persistence.uri import redact_uri
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "DecodingError",
     "DocumentTooLargeError",
     "EncodingError",
+    "Health",
     "MigrationError",
     "MongoPersistence",
     "MongoPersistenceError",

@@ -136,7 +136,7 @@ def _key_repr(key: object) -> str:
     return f"[{shown}]"
 
 
-def find_unencodable_text(  # noqa: PLR0911
+def find_unencodable_text(  # noqa: PLR0911, C901
     value: Any, _path: str = "", _depth: int = 0
 ) -> str | None:
     """Returns the path to the first string (value or key) UTF-8 cannot encode, if any.
@@ -391,7 +391,7 @@ def _safe_key(key: object) -> bool:
     return type(key) is str and key[:1] != "$" and key != TAG and "\x00" not in key
 
 
-def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa: PLR0912
+def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa: PLR0912, C901
     if depth >= MAX_DEPTH:
         raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
     inner = depth + 1
@@ -1020,7 +1020,7 @@ class _Decoder:
         self.depth = 0
         self.interrupts = _InterruptWatch.count
 
-    def dec(self, value: Any) -> Any:  # noqa: PLR0911, PLR0912 - one function: runs for every value
+    def dec(self, value: Any) -> Any:  # noqa: PLR0911, PLR0912, C901 - one function: runs for every value
         cls = type(value)
         if cls is dict:
             self.depth += 1
@@ -1203,7 +1203,7 @@ def _offset(doc: dict[str, Any]) -> dtm.timedelta:
     return -offset if sign == "-" else offset
 
 
-def _dec_datetime(_: _Decoder, doc: dict[str, Any], __: int) -> Any:  # noqa: PLR0912
+def _dec_datetime(_: _Decoder, doc: dict[str, Any], __: int) -> Any:
     if "value" in doc:  # format 1 (0.1.0), or an instant BSON cannot hold: ISO text
         _check(doc, {"value": _STR}, _TZ_FIELDS)
         return _dec_tz(doc, dtm.datetime.fromisoformat(_short_text(doc, "value")))
@@ -1217,6 +1217,12 @@ def _dec_datetime(_: _Decoder, doc: dict[str, Any], __: int) -> Any:  # noqa: PL
     fold = doc.get("fold", 0)
     if fold not in (0, 1):
         raise _Fail(doc, f"bad {tag!r} value: field 'fold' must be 0 or 1")
+    return _dec_datetime_zone(doc, instant, fold)
+
+
+def _dec_datetime_zone(doc: dict[str, Any], instant: dtm.datetime, fold: int) -> dtm.datetime:
+    """The datetime of an instant (aware UTC) in the zone, offset or naive form of its tag."""
+    tag = doc[TAG]
     zone_fields = [key for key in ("tz", "tzname", "pytz") if key in doc]
     if "naive" in doc:
         if doc["naive"] is not True or "offset" in doc or zone_fields:
@@ -1229,6 +1235,16 @@ def _dec_datetime(_: _Decoder, doc: dict[str, Any], __: int) -> Any:  # noqa: PL
     if len(zone_fields) > 1:
         raise _Fail(doc, f"bad {tag!r} value: more than one time zone")
     offset = _offset(doc)
+    result = _dec_zoned(doc, instant, offset, fold)
+    if result.utcoffset() != offset:
+        raise _Fail(doc, f"bad {tag!r} value: the offset is not the zone's at that time")
+    return result
+
+
+def _dec_zoned(
+    doc: dict[str, Any], instant: dtm.datetime, offset: dtm.timedelta, fold: int
+) -> dtm.datetime:
+    tag = doc[TAG]
     wall = (instant + offset).replace(tzinfo=None, fold=fold)
     result: dtm.datetime
     if "tz" in doc:
@@ -1241,8 +1257,6 @@ def _dec_datetime(_: _Decoder, doc: dict[str, Any], __: int) -> Any:  # noqa: PL
         result = wall.replace(tzinfo=dtm.timezone(offset, _short_text(doc, "tzname")))
     else:
         result = wall.replace(tzinfo=dtm.timezone(offset))
-    if result.utcoffset() != offset:
-        raise _Fail(doc, f"bad {tag!r} value: the offset is not the zone's at that time")
     return result
 
 

@@ -42,8 +42,14 @@ from mongo_persistence.logs import get_logger
 from mongo_persistence.migrations import Migrations
 from mongo_persistence.names import check_database_name, check_namespace
 from mongo_persistence.retention import expire_at, parse_expire_after
-from mongo_persistence.store import Entry, MongoStore, short_error
-from mongo_persistence.tracker import Digests, digest_fields, document_size, path_safe
+from mongo_persistence.store import Entry, Health, MongoStore, short_error
+from mongo_persistence.tracker import (
+    Digests,
+    digest_fields,
+    document_size,
+    entity_digests,
+    path_safe,
+)
 from mongo_persistence.upgrade import needs_upgrade, upgrade_value
 from mongo_persistence.uri import redact_text, redact_uri
 
@@ -85,6 +91,12 @@ _CALLBACK_DATA_ID: Final = "callback_data"
 def conversation_id(name: str, key: ConversationKey) -> str:
     """The ``_id`` of a conversation document: ``'["name",chat_id,user_id]'`` (readable JSON)."""
     return json.dumps([name, *key], separators=(",", ":"), ensure_ascii=False, default=repr)
+
+
+def _settled(task: asyncio.Future[None]) -> None:
+    """Retrieves the outcome of a write whose caller may be gone (it was reported to it)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _new_instance(cls: Any) -> Any:
@@ -134,6 +146,40 @@ def _is_scalar_class(cls: type) -> bool:
     return not issubclass(cls, dict) and getattr(cls, "__dictoffset__", 0) == 0
 
 
+def _open_database(
+    target: Any, database: str | None, client_kwargs: dict[str, Any] | None
+) -> tuple[Any, Callable[[], Any] | None]:
+    """The database object of :paramref:`target`, and for a URI how to open it again."""
+    if isinstance(target, str):
+
+        def opener() -> Any:
+            client: AsyncMongoClient[Any] = AsyncMongoClient(
+                target, appname="mongo_persistence", **(client_kwargs or {})
+            )
+            default_db = client.get_default_database(default=DEFAULT_DATABASE).name
+            where = " in the connection string"
+            return client[database or check_database_name(default_db, where=where)]
+
+        try:
+            return opener(), opener
+        except (PyMongoError, ValueError, TypeError) as exc:
+            if isinstance(exc, ValueError) and "database name" in str(exc):
+                raise
+            raise PersistenceConnectionError(
+                f"Invalid MongoDB connection string {redact_uri(target)}: "
+                f"{redact_text(str(exc), target)}"
+            ) from None
+    # Checked on the class: clients and databases answer any attribute with a sub-object.
+    if hasattr(type(target), "get_database"):
+        return target.get_database(database or DEFAULT_DATABASE), None
+    if hasattr(type(target), "get_collection"):
+        return target, None
+    raise TypeError(
+        "MongoPersistence needs a MongoDB URI, an async client or an async database, "
+        f"not {type(target).__name__}"
+    )
+
+
 def _check_target(target: object, client_kwargs: dict[str, Any] | None) -> None:
     """Refuses at once what would fail later: a synchronous client, ignored client_kwargs."""
     if isinstance(target, pymongo.MongoClient | SyncDatabase):
@@ -146,11 +192,6 @@ def _check_target(target: object, client_kwargs: dict[str, Any] | None) -> None:
             "client_kwargs are only used when MongoPersistence creates the client from a URI; "
             "pass these options to the client you hand in instead"
         )
-
-
-def _is_mongomock(obj: object) -> bool:
-    # mongomock-motor's classes pretend to be motor's: look through the whole MRO.
-    return any(klass.__module__.startswith("mongomock") for klass in type(obj).__mro__)
 
 
 class MongoPersistence(BasePersistence[UD, CD, BD]):
@@ -205,10 +246,18 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             so that edits made in MongoDB by other programs are seen by handlers. Changes of the
             bot not yet written are written first (only the changed keys), so none are lost.
             Defaults to :obj:`False`.
-        flush_timeout (:obj:`float`, optional): Seconds :meth:`flush` keeps retrying failed
-            writes before it saves them to a recovery file. Defaults to ``30``.
-        recovery_dir (:obj:`str` | :obj:`pathlib.Path`, optional): Where :meth:`flush` writes
-            the recovery file. Defaults to the working directory.
+        flush_timeout (:obj:`float`, optional): Seconds :meth:`flush` keeps retrying kept writes
+            before it leaves them in the journal. Defaults to ``5``. With the defaults, a bot
+            stopped during an outage ends within a container's 10 s stop grace period.
+        write_timeout (:obj:`float`, optional): Seconds every write attempt (and every read of
+            one document) may take, server selection included. A write without an answer by
+            then is kept in the journal and retried with the next persistence run. Defaults to
+            ``2``.
+        recovery_dir (:obj:`str` | :obj:`pathlib.Path`, optional): Where the journal of kept
+            writes is (``mongo_persistence-journal-<database>.<namespace>.<pid>-<id>.jsonl``,
+            readable by the bot's user only); journals left there by an earlier run (a crash, an
+            outage at shutdown) are replayed at the next start, before loading. Defaults to the
+            working directory.
         client_kwargs (:obj:`dict`, optional): Extra keyword arguments for
             :class:`pymongo.AsyncMongoClient` when :paramref:`target` is a URI (a
             :class:`TypeError` with a client or database handed in).
@@ -237,6 +286,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             ``"180d"``). Each write sets ``expire_at`` to now plus that duration (rounded down by
             at most 1 % of it), and MongoDB deletes the documents whose ``expire_at`` has passed
             (a TTL index; the server checks about once a minute).
+        bulk_write (:obj:`bool`, optional): Send the writes of one run as one ``bulk_write`` per
+            collection (the default). :obj:`False` sends one request per document: for
+            mongomock-motor, whose ``bulk_write`` does not work with PyMongo's models.
 
     Attributes:
         store (:class:`mongo_persistence.store.MongoStore`): The I/O layer.
@@ -245,8 +297,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         lazy (:obj:`bool`): Whether user and chat data are loaded lazily.
         refresh (:obj:`bool`): Whether entities are re-read on every update.
         flush_timeout (:obj:`float`): Seconds :meth:`flush` retries.
-        recovery_dir (:class:`pathlib.Path` | :obj:`None`): Where unsaved data goes at flush.
-        last_recovery_file (:class:`pathlib.Path` | :obj:`None`): The file written by the last
+        recovery_dir (:class:`pathlib.Path` | :obj:`None`): Where the journal of kept writes is.
+        last_recovery_file (:class:`pathlib.Path` | :obj:`None`): The journal left by the last
             :meth:`flush` that could not save everything.
         on_bad_document (:obj:`str`): ``"raise"`` or ``"skip"``.
         bad_documents (dict[:obj:`str`, :class:`mongo_persistence.DecodingError`]): With
@@ -259,6 +311,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     __slots__ = (
         "_bad",
         "_classes",
+        "_handed_over",
         "_job_store",
         "_loaded",
         "_loaded_chats",
@@ -293,12 +346,14 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         write_concern: WriteConcern | None = None,
         lazy: bool = False,
         refresh: bool = False,
-        flush_timeout: float = 30.0,
+        flush_timeout: float = 5.0,
+        write_timeout: float = 2.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
         on_bad_document: str = "raise",
         migrations: Mapping[str, Mapping[int, Callable[[Any], Any]]] | None = None,
         expire_after: Mapping[str, dtm.timedelta | float | str] | None = None,
+        bulk_write: bool = True,
     ) -> None: ...
 
     @overload
@@ -316,12 +371,14 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         write_concern: WriteConcern | None = None,
         lazy: bool = False,
         refresh: bool = False,
-        flush_timeout: float = 30.0,
+        flush_timeout: float = 5.0,
+        write_timeout: float = 2.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
         on_bad_document: str = "raise",
         migrations: Mapping[str, Mapping[int, Callable[[Any], Any]]] | None = None,
         expire_after: Mapping[str, dtm.timedelta | float | str] | None = None,
+        bulk_write: bool = True,
     ) -> None: ...
 
     def __init__(
@@ -338,12 +395,14 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         write_concern: WriteConcern | None = None,
         lazy: bool = False,
         refresh: bool = False,
-        flush_timeout: float = 30.0,
+        flush_timeout: float = 5.0,
+        write_timeout: float = 2.0,
         recovery_dir: str | Path | None = None,
         client_kwargs: dict[str, Any] | None = None,
         on_bad_document: str = "raise",
         migrations: Mapping[str, Mapping[int, Callable[[Any], Any]]] | None = None,
         expire_after: Mapping[str, dtm.timedelta | float | str] | None = None,
+        bulk_write: bool = True,
     ) -> None:
         super().__init__(store_data=store_data, update_interval=update_interval)
         if on_bad_document not in ("raise", "skip"):
@@ -374,6 +433,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         self.recovery_dir = Path(recovery_dir) if recovery_dir is not None else None
         self.last_recovery_file: Path | None = None
         self._job_store: MongoJobStore | None = None
+        self._handed_over: set[asyncio.Future[None]] = set()
         self._loaded_users: set[int] = set()
         self._loaded_chats: set[int] = set()
         # The ids whose documents were read (lazy mode loads each one once).
@@ -391,44 +451,15 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         self._scalar_kinds = frozenset(
             kind for kind, cls in self._classes.items() if _is_scalar_class(cls)
         )
-        uri: str | None = None
-        opener = None
-
-        if isinstance(target, str):
-            uri = target
-
-            def opener() -> Any:
-                client: AsyncMongoClient[Any] = AsyncMongoClient(
-                    target, appname="mongo_persistence", **(client_kwargs or {})
-                )
-                default_db = client.get_default_database(default=DEFAULT_DATABASE).name
-                where = " in the connection string"
-                return client[database or check_database_name(default_db, where=where)]
-
-            try:
-                db = opener()
-            except (PyMongoError, ValueError, TypeError) as exc:
-                if isinstance(exc, ValueError) and "database name" in str(exc):
-                    raise
-                raise PersistenceConnectionError(
-                    f"Invalid MongoDB connection string {redact_uri(target)}: "
-                    f"{redact_text(str(exc), target)}"
-                ) from None
-        # Checked on the class: clients and databases answer any attribute with a sub-object.
-        elif hasattr(type(target), "get_database"):
-            db = target.get_database(database or DEFAULT_DATABASE)
-        elif hasattr(type(target), "get_collection"):
-            db = target
-        else:
-            raise TypeError(
-                "MongoPersistence needs a MongoDB URI, an async client or an async database, "
-                f"not {type(target).__name__}"
-            )
+        db, opener = _open_database(target, database, client_kwargs)
+        uri = target if isinstance(target, str) else None
         self.store = MongoStore(
             db,
             namespace=namespace,
             write_concern=write_concern,
-            bulk=not _is_mongomock(db),
+            bulk=bulk_write,
+            write_timeout=write_timeout,
+            journal_dir=self.recovery_dir or Path.cwd(),
             uri_for_errors=uri,
             opener=opener,
         )
@@ -605,22 +636,46 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if kind in self._scalar_kinds:
             await self._save_scalar(kind, doc_id, value, entity)
             return
-        loaded = self._loaded.get(kind)
-        merge = self.lazy and not self.refresh and loaded is not None and doc_id not in loaded
-        if merge and not self._mergeable(value):
-            # Lazy mode, an entity never loaded (data edited outside handlers), whose keys cannot
-            # be set one by one: read what is stored and merge it under what PTB holds.
-            doc = await self.store.find_one(kind, doc_id)
-            if doc is not None:
-                stored = self._decode_or_skip(doc, kind, doc_id, entity)
-                if stored is _SKIPPED:
-                    raise BadDocumentError(entity)
-                self._migrated.discard((kind, doc_id))  # written whole just below
-                self._fill_in_place(value, stored, replace=False)
-                self._track_loaded(kind, doc)
-            merge = False
+        if self._needs_read_first(kind, doc_id, value):
+            # Handed over now: a cancelled caller does not cancel the read nor the write.
+            task = asyncio.ensure_future(self._read_then_save(kind, doc_id, value, entity))
+            self._handed_over.add(task)
+            task.add_done_callback(self._handed_over.discard)
+            task.add_done_callback(_settled)
+            await asyncio.shield(task)
+            return
         data, extra = self._encode_entity(value, entity, copy=False)
-        await self._save_encoded(kind, doc_id, data, entity, extra, source=value, merge=merge)
+        # Lazy mode, an entity not loaded: its keys are set onto a document never read.
+        loaded = self._loaded.get(kind)
+        partial = self.lazy and not self.refresh and loaded is not None and doc_id not in loaded
+        await self._save_encoded(kind, doc_id, data, entity, extra, source=value, partial=partial)
+
+    def _needs_read_first(self, kind: str, doc_id: Any, value: object) -> bool:
+        """Lazy mode, an entity never read nor written whose keys cannot be set one by one."""
+        loaded = self._loaded.get(kind)
+        if not self.lazy or self.refresh or loaded is None or doc_id in loaded:
+            return False
+        return self.store.tracker.known(kind, doc_id) is None and not self._mergeable(value)
+
+    async def _read_then_save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
+        """Reads what is stored and merges it under what PTB holds, then writes it.
+
+        When MongoDB cannot be read, the bot's keys are written (set onto the stored document).
+        """
+        try:
+            doc = await self.store.find_one(kind, doc_id)
+        except ConnectionFailure as exc:
+            _LOGGER.warning("Cannot read %s before writing it (%s)", entity, short_error(exc))
+            doc = None
+        if doc is not None:
+            stored = self._decode_or_skip(doc, kind, doc_id, entity)
+            if stored is _SKIPPED:
+                raise BadDocumentError(entity)
+            self._migrated.discard((kind, doc_id))  # written whole just below
+            self._fill_in_place(value, stored, replace=False)
+            self._track_loaded(kind, doc)
+        data, extra = self._encode_entity(value, entity, copy=False)
+        await self._save_encoded(kind, doc_id, data, entity, extra, source=value)
 
     async def _save_scalar(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         """Writes the data of a kind whose class holds a plain value (``int``, ``complex``...).
@@ -659,21 +714,21 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         extra: dict[str, Any] | None = None,
         *,
         source: object = None,
-        merge: bool = False,
+        partial: bool = False,
     ) -> None:
         if (kind, doc_id) in self._bad:
             raise BadDocumentError(entity)
-        extra = {**(extra or {}), **self._document_fields(kind, partial=merge)}
+        extra = {**(extra or {}), **self._document_fields(kind, partial=partial)}
         if source is not None and not isinstance(source, dict):
             source = getattr(source, "__dict__", None)
         digests, size = self._digest_sized(data, entity, source)
         self._check_size(entity, doc_id, "data", size, extra)
         if extra and (digests or "attrs" in extra):
             # (empty data with only the document fields: the tracker's view of "no document")
-            digests = {**digests, **{f"\x00{k}": v for k, v in self._digest(extra, entity).items()}}
-        # merge: the keys are set onto the stored document, whose other keys are kept (lazy mode,
-        # an entity not loaded yet): no read before the write, so an outage loses nothing.
-        await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra, merge=merge))
+            digests = entity_digests(digests, self._digest(extra, entity))
+        # The tracker plans what is sent: a document it does not know (lazy mode, an entity not
+        # loaded yet; eager mode, created by another program) gets the bot's keys set onto it.
+        await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra))
 
     def _decode_entity(self, doc: Any, cls: Any, entity: str) -> Any:
         if _is_scalar_class(cls):
@@ -731,13 +786,11 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if needs_upgrade(doc):  # values of an older format: the next write rewrites it all
             self.store.tracker.forget(kind, doc["_id"])
             return
-        data = doc.get("data", {})
         # extra fields are tracked under "\x00"-prefixed keys (_save_encoded); values of the
         # current shape are of the current format, whether the document says so or not
         fields = {k: doc[k] for k in ("attrs", "data_version", "expire_at") if k in doc}
         fields["format"] = FORMAT_VERSION
-        data = {**data, **{f"\x00{k}": v for k, v in fields.items()}}
-        self.store.tracker.loaded(kind, doc["_id"], data)
+        self.store.tracker.loaded(kind, doc["_id"], doc.get("data", {}), fields)
 
     def _decode_or_skip(self, doc: Any, kind: str, doc_id: Any, entity: str) -> Any:
         """Decodes an entity's document; with ``on_bad_document="skip"`` a bad one is skipped.
@@ -1057,15 +1110,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             if self.refresh:
                 await self._sync(kind, doc_id=doc_id, target=target, cls=cls, entity=entity)
             elif loaded is not None and doc_id not in loaded:
-                doc = await self.store.find_one(kind, doc_id)
-                if doc is not None:
-                    loaded_data = self._decode_or_skip(doc, kind, doc_id, entity)
-                    if loaded_data is not _SKIPPED:
-                        self._fill_in_place(target, loaded_data, replace=False)
-                        self._track_loaded(kind, doc)
-                        if (kind, doc_id) in self._migrated:
-                            loaded.add(doc_id)  # written whole, not merged
-                            await self._write_back(kind, doc_id, target, entity)
+                await self._load_one(kind, doc_id, target, entity)
         except PersistenceWriteError as exc:
             if not exc.kept:
                 raise
@@ -1084,7 +1129,21 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if loaded is not None:
             loaded.add(doc_id)
 
-    async def _sync(  # noqa: PLR0912
+    async def _load_one(self, kind: str, doc_id: Any, target: Any, entity: str) -> None:
+        """Lazy mode: fills an entity not loaded yet with its stored keys (PTB's keys win)."""
+        doc = await self.store.find_one(kind, doc_id)
+        if doc is None:
+            return
+        loaded_data = self._decode_or_skip(doc, kind, doc_id, entity)
+        if loaded_data is _SKIPPED:
+            return
+        self._fill_in_place(target, loaded_data, replace=False)
+        self._track_loaded(kind, doc)
+        if (kind, doc_id) in self._migrated:
+            self._loaded[kind].add(doc_id)  # written whole, not merged
+            await self._write_back(kind, doc_id, target, entity)
+
+    async def _sync(  # noqa: PLR0912, C901
         self, kind: str, *, doc_id: Any, target: Any, cls: Any, entity: str
     ) -> None:
         """Merges the bot's unsaved changes and the database's document, both ways.
@@ -1246,21 +1305,43 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
     # ================================================================ flush
     async def flush(self) -> None:
-        """Waits for every write in flight and retries failed ones for :attr:`flush_timeout`.
+        """Waits for every write in flight and retries kept ones for :attr:`flush_timeout`.
 
-        What still cannot be saved is written to a recovery file (its path is logged at ERROR
-        level and kept in :attr:`last_recovery_file`). Then a client created from a URI is closed;
-        a client handed in is left open. The persistence stays usable: PTB may initialise the
-        application again after a shutdown, and the next call opens a new client.
+        What still cannot be saved stays in the journal (its path is logged at ERROR level and
+        kept in :attr:`last_recovery_file`); it is written at the next start. Then a client
+        created from a URI is closed (waiting at most 1 s for it); a client handed in is left
+        open. The whole call takes at most :attr:`flush_timeout` plus about 1.5 s, whatever the
+        server does. The persistence stays usable: PTB may initialise the application again after
+        a shutdown, and the next call opens a new client.
         """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(self.flush_timeout, 0.0)
         job_store = self._job_store
-        if job_store is not None:
-            await job_store.stop_retries()
         try:
+            if job_store is not None:
+                await asyncio.wait_for(job_store.stop_retries(), max(self.flush_timeout, 0.1))
+            if self._handed_over:  # writes that read their document first
+                await asyncio.wait(set(self._handed_over), timeout=self.flush_timeout)
             self.last_recovery_file = await self.store.flush(
-                timeout=self.flush_timeout, recovery_dir=self.recovery_dir
+                timeout=max(deadline - loop.time(), 0.0)
             )
         finally:
             if job_store is not None:
                 job_store.resume_retries()
             await self.store.close()
+
+    def health(self) -> Health:
+        """What is not saved in MongoDB yet: for a ``/healthz`` endpoint or a metrics exporter.
+
+        Example:
+            .. code:: python
+
+                health = persistence.health()
+                if not health.ok:
+                    print(health.pending, health.oldest_unsaved_age, health.last_error)
+
+        Returns:
+            :class:`mongo_persistence.Health`: Pending (kept) writes, the age of the oldest
+            unsaved change, the journal's size, the last error, the outage's start.
+        """
+        return self.store.health()

@@ -169,24 +169,31 @@ async def upgrade_documents(
         async for doc in collection.find(OLD_FORMAT_QUERY).sort("_id", 1):
             if progress is not None:
                 progress(1)
-            try:
-                new = upgrade_document(doc)
-            except DecodingError as exc:
-                result.failed.append(f"{kind}[{doc['_id']!r}]{exc.path}: {exc.reason}")
-                continue
-            if dry_run:
-                result.upgraded += 1
-                continue
-            stamp = doc.get("updated_at", _ABSENT)
-            same = {"_id": doc["_id"], "updated_at": stamp}
-            if stamp is _ABSENT:
-                same["updated_at"] = {"$exists": False}
-            replaced = await collection.replace_one(same, new)
-            if replaced.matched_count:
-                result.upgraded += 1
-            else:
-                result.raced += 1
+            await _upgrade_one(collection, kind, doc, result, dry_run=dry_run)
     return result
+
+
+async def _upgrade_one(
+    collection: Any, kind: str, doc: Any, result: UpgradeResult, *, dry_run: bool
+) -> None:
+    """Rewrites one document, unless the bot wrote it since it was read (same ``updated_at``)."""
+    try:
+        new = upgrade_document(doc)
+    except DecodingError as exc:
+        result.failed.append(f"{kind}[{doc['_id']!r}]{exc.path}: {exc.reason}")
+        return
+    if dry_run:
+        result.upgraded += 1
+        return
+    stamp = doc.get("updated_at", _ABSENT)
+    same = {"_id": doc["_id"], "updated_at": stamp}
+    if stamp is _ABSENT:
+        same["updated_at"] = {"$exists": False}
+    replaced = await collection.replace_one(same, new)
+    if replaced.matched_count:
+        result.upgraded += 1
+    else:
+        result.raced += 1
 
 
 _ABSENT: Final = object()

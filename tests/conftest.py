@@ -63,12 +63,16 @@ def db(client: AsyncMongoClient[Any], db_name: str) -> Any:
 
 @pytest.fixture
 def make_persistence(
-    mongodb_uri: str, db_name: str
+    mongodb_uri: str, db_name: str, tmp_path: Path
 ) -> Callable[..., MongoPersistence[Any, Any, Any]]:
-    """Creates a MongoPersistence on the test database (a new one = a bot restart)."""
+    """Creates a MongoPersistence on the test database (a new one = a bot restart).
+
+    Its journal of kept writes is in the test's own directory (``tmp_path / "journal"``).
+    """
 
     def factory(**kwargs: Any) -> MongoPersistence[Any, Any, Any]:
         kwargs.setdefault("database", db_name)
+        kwargs.setdefault("recovery_dir", tmp_path / "journal")
         kwargs.setdefault("update_interval", 3600)
         target = kwargs.pop("target", mongodb_uri)
         return MongoPersistence(target, **kwargs)

@@ -296,7 +296,7 @@ UNSLOTTED = {
     # issue 10 rewrites store.py and tracker.py; slot these there
     "MongoStore": "store.py (issue 10)",
     "DryRunStore": "a MongoStore",
-    "Plan": "tracker.py (issue 10)",
+    "WriteTimeoutError": "a PyMongo ConnectionFailure, which has a __dict__ anyway",
 }
 
 

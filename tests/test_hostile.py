@@ -549,7 +549,7 @@ async def test_no_log_record_holds_user_data_and_none_exceeds_the_cap(
         assert isinstance(error, PersistenceWriteError), error
         assert "E11000" in error.reason and "11000" in error.reason
         assert not any(secret in every_text(error) for secret in SECRETS), every_text(error)
-    assert "user_data[2]" in str(results[0]) and "replace" in str(results[0])
+    assert "user_data[2]" in str(results[0]) and "update" in str(results[0])
 
     records = [r for r in caplog.records if r.name.startswith("mongo_persistence")]
     assert any("user_data[2]" in r.getMessage() for r in records)

@@ -594,7 +594,7 @@ async def test_mongomock_motor_basic_cycle() -> None:
     from mongomock_motor import AsyncMongoMockClient
 
     client = AsyncMongoMockClient()
-    app, _ = build_application(MongoPersistence(client, database="unit"))
+    app, _ = build_application(MongoPersistence(client, database="unit", bulk_write=False))
     app.add_handler(conversation())
     async with app:
         await app.process_update(message_update(app, "/start", user_id=8))
@@ -602,7 +602,7 @@ async def test_mongomock_motor_basic_cycle() -> None:
         app.user_data[8][5] = ("int", "key")
         app.mark_data_for_update_persistence(user_ids=[8])
     handler = conversation()
-    app2, _ = build_application(MongoPersistence(client, database="unit"))
+    app2, _ = build_application(MongoPersistence(client, database="unit", bulk_write=False))
     app2.add_handler(handler)
     async with app2:
         assert app2.user_data[8] == {"name": "Eve", 5: ("int", "key")}

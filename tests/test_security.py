@@ -23,7 +23,6 @@ from mongo_persistence import (
     EncodingError,
     MongoPersistence,
     PersistenceConnectionError,
-    PersistenceWriteError,
     redact_uri,
 )
 from mongo_persistence.cli import main as cli_main
@@ -198,9 +197,8 @@ async def test_credentials_never_leak_when_the_server_goes_away(
     await persistence.get_user_data()
     await persistence.update_user_data(1, {"v": 1})
     secured.kill()
-    with pytest.raises(PersistenceWriteError) as info:
-        await persistence.update_user_data(2, {"v": 2})
-    assert not leaks(every_text_of(info.value))
+    await persistence.update_user_data(2, {"v": 2})  # kept in the journal
+    assert not leaks(repr(persistence.health()))
     await persistence.flush()
     assert persistence.last_recovery_file is not None
     assert not leaks(persistence.last_recovery_file.read_text())
@@ -357,8 +355,7 @@ async def test_a_recovery_file_is_only_restored_into_its_own_namespace(
     persistence.store._collections = {
         kind: unreachable["x"][f"bot_a.{kind}"] for kind in persistence.store._collections
     }
-    with pytest.raises(PersistenceWriteError):
-        await persistence.update_user_data(1, {"v": 1})
+    await persistence.update_user_data(1, {"v": 1})  # kept in the journal
     await persistence.flush()
     await unreachable.close()
     path = persistence.last_recovery_file
