@@ -507,7 +507,9 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
             while True:
                 try:
                     await self._store.write(entry)
-                    return
+                    if not self._store.is_kept(entry):
+                        return
+                    # kept (journaled) for the next writes: this loop sends it again soon
                 except PersistenceWriteError as exc:
                     if not exc.kept:
                         _LOGGER.error("%s was not written to MongoDB: %s", entry.entity, exc.reason)

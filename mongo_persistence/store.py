@@ -354,6 +354,10 @@ class MongoStore:
             # Their errors were reported to their own callers; this caller waits for the answer.
             await asyncio.gather(*carried, return_exceptions=True)
 
+    def is_kept(self, entry: Entry) -> bool:
+        """Tells whether this entry's write failed and waits, kept, for the next writes."""
+        return self._pending.get(entry.key) is entry
+
     def _unchanged(self, entry: Entry, key: tuple[str, Any]) -> bool:
         """Tells whether the entry holds what MongoDB already holds, with nothing else on the way.
 
