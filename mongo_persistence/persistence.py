@@ -686,7 +686,13 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         """
         loaded = self._loaded.get(kind)
         if self.lazy and loaded is not None and doc_id not in loaded:
-            doc = await self.store.find_one(kind, doc_id)
+            try:
+                doc = await self.store.find_one(kind, doc_id)
+            except ConnectionFailure as exc:
+                # The class's default cannot have changed: writing it now could replace a stored
+                # value, skipping it loses nothing (the next write reads again).
+                _LOGGER.warning("Cannot read %s before writing it (%s)", entity, short_error(exc))
+                return
             loaded.add(doc_id)
             if doc is not None:
                 self._track_loaded(kind, doc)
@@ -1069,15 +1075,22 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
         ``application.migrate_chat_data()`` moves the data PTB holds in memory to the new chat and
         drops the old one: for a chat not loaded yet, that is nothing, and deleting its document
-        would lose the stored data. Such a drop is refused (the document is kept).
+        would lose the stored data. Such a drop is refused (the document is kept), and so is one
+        whose document cannot be read to tell.
         """
-        doc = await self.store.find_one("chat_data", chat_id)
-        if doc is None or doc.get("data") in ({}, None):
-            return
+        try:
+            doc = await self.store.find_one("chat_data", chat_id)
+        except ConnectionFailure as exc:
+            reason = "lazy mode: this chat was never loaded and MongoDB cannot be read to tell "
+            reason += f"whether dropping it would lose stored data ({short_error(exc)})"
+        else:
+            if doc is None or doc.get("data") in ({}, None):
+                return
+            reason = "lazy mode: this chat was never loaded, so dropping or migrating it would "
+            reason += "lose its stored data"
         raise PersistenceWriteError(
             entity,
-            "lazy mode: this chat was never loaded, so dropping or migrating it would lose its "
-            "stored data; the document is kept. Load it first: await application.persistence"
+            f"{reason}; the document is kept. Load it first: await application.persistence"
             ".refresh_chat_data(chat_id, application.chat_data[chat_id])",
             kept=False,
         )

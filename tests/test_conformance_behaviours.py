@@ -334,3 +334,37 @@ async def test_skip_mode_skips_bad_conversation_and_callback_documents(
     await persistence.update_conversation("talk", (1, 1), 4)  # the others are written
     reader = make_persistence(on_bad_document="skip")
     assert (await reader.get_conversations("talk"))[(1, 1)] == 4
+
+
+# ------------------------------------------------------------------ lazy reads that fail
+def _unreadable(persistence: MongoPersistence[Any, Any, Any]) -> None:
+    async def find_one(*_: Any, **__: Any) -> Any:
+        raise AutoReconnect("connection lost")
+
+    persistence.store.find_one = find_one  # type: ignore[method-assign]
+
+
+async def test_lazy_drop_of_a_never_loaded_chat_that_cannot_be_read_is_refused(
+    make_persistence: Factory, db: Any
+) -> None:
+    await db.chat_data.insert_one({"_id": -4, "data": {"keep": 1}})
+    persistence = make_persistence(lazy=True)
+    await persistence.get_chat_data()
+    _unreadable(persistence)
+    with pytest.raises(PersistenceWriteError, match="cannot be read") as caught:
+        await persistence.drop_chat_data(-4)
+    assert not caught.value.kept
+    assert (await db.chat_data.find_one({"_id": -4}))["data"] == {"keep": 1}
+
+
+async def test_lazy_plain_value_not_loaded_and_unreadable_is_not_written_over(
+    make_persistence: Factory, db: Any
+) -> None:
+    types = ContextTypes(user_data=int)
+    await db.user_data.insert_one({"_id": 5, "data": 7})
+    persistence = make_persistence(lazy=True, context_types=types)
+    await persistence.get_user_data()
+    _unreadable(persistence)
+    await persistence.update_user_data(5, 0)  # PTB's default for a user not loaded
+    await persistence.flush()
+    assert (await db.user_data.find_one({"_id": 5}))["data"] == 7
