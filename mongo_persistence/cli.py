@@ -51,7 +51,13 @@ from mongo_persistence.migrate import (
     migrate,
 )
 from mongo_persistence.names import check_database_name, check_namespace
-from mongo_persistence.persistence import DEFAULT_DATABASE, MongoPersistence, conversation_id
+from mongo_persistence.persistence import (
+    DEFAULT_DATABASE,
+    MongoPersistence,
+    callback_data_from,
+    conversation_id,
+    conversation_key,
+)
 from mongo_persistence.store import COLLECTIONS
 from mongo_persistence.transfer import (
     ExportFormatError,
@@ -817,14 +823,16 @@ def _document_problem(
             )
         if kind == "conversations":
             entity = f"conversations[{doc_id!r}]"
-            if not isinstance(doc.get("key"), list) or "state" not in doc:
+            if "state" not in doc:
                 return f"{entity}: not a conversation document (a 'key' array and a 'state')"
-            codec.decode(doc["key"], entity=entity)
+            conversation_key(codec, doc, f"conversations[{doc.get('name')!r}]")
             codec.decode(doc["state"], entity=entity)
             return None
         if not isinstance(doc.get("data", {}), dict):
             return f"{entity}: its 'data' field is {type(doc['data']).__name__}, not a document"
-        codec.decode(doc.get("data", {}), entity=entity)
+        data = codec.decode(doc.get("data", {}), entity=entity)
+        if kind == "callback_data":
+            callback_data_from(data)  # the shape the bot checks when it loads the cache
         if "attrs" in doc:
             codec.decode(doc["attrs"], entity=f"{entity}.attrs")
     except DecodingError as exc:

@@ -116,7 +116,28 @@ def _new_instance(cls: Any) -> Any:
     return cls()
 
 
-def _callback_data_from(data: Any) -> CDCData:
+def conversation_key(codec: Codec, doc: Any, where: str) -> ConversationKey:
+    """The key of a conversation document, checked: a list of ints and strings.
+
+    Args:
+        codec (:class:`mongo_persistence.Codec`): Decodes the key.
+        doc: The document.
+        where (:obj:`str`): Names the handler in errors, e.g. ``conversations['talk']``.
+
+    Raises:
+        :class:`mongo_persistence.DecodingError`: The key is not such a list.
+    """
+    entity = f"{where}[_id={doc.get('_id')!r}]"
+    raw = doc.get("key")
+    if not isinstance(raw, list):
+        raise DecodingError(entity, "['key']", "the key is not an array of ids")
+    key = tuple(codec.decode(raw, entity=entity))
+    if not all(type(part) in (int, str) for part in key):
+        raise DecodingError(entity, "['key']", "the key holds other values than ints and text")
+    return key
+
+
+def callback_data_from(data: Any) -> CDCData:
     """PTB's callback data cache from the decoded ``data`` field, its shape checked."""
     entity = "callback_data"
     if not isinstance(data, dict) or set(data) != {"keyboards", "queries"}:
@@ -925,7 +946,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             return None
         try:
             data = self.codec.decode(doc.get("data", {}), bot=self.bot, entity="callback_data")
-            cache = _callback_data_from(data)
+            cache = callback_data_from(data)
         except DecodingError as exc:
             self._skip_bad("callback_data", _CALLBACK_DATA_ID, "callback_data", exc)
             return None
@@ -944,7 +965,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         out: ConversationDict = {}
         async for doc in self.store.iter_documents("conversations", {"name": name}):
             try:
-                key = self._conversation_key(name, doc)
+                key = conversation_key(self.codec, doc, f"conversations[{name!r}]")
                 entity = f"conversations[{name!r}][{key!r}]"
                 if "state" not in doc:
                     raise DecodingError(entity, "", "the document has no 'state' field")
@@ -954,17 +975,6 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                 continue
             self.store.tracker.loaded("conversations", doc["_id"], {"state": doc["state"]})
         return out
-
-    def _conversation_key(self, name: str, doc: Any) -> ConversationKey:
-        """The key of a conversation document, checked: a list of ints and strings."""
-        entity = f"conversations[{name!r}][_id={doc.get('_id')!r}]"
-        raw = doc.get("key")
-        if not isinstance(raw, list):
-            raise DecodingError(entity, "['key']", "the key is not an array of ids")
-        key = tuple(self.codec.decode(raw, bot=self.bot, entity=entity))
-        if not all(type(part) in (int, str) for part in key):
-            raise DecodingError(entity, "['key']", "the key holds other values than ints and text")
-        return key
 
     # ================================================================ update_*
     async def update_user_data(self, user_id: int, data: UD) -> None:

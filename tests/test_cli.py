@@ -469,16 +469,28 @@ async def test_check_lists_the_bad_documents_without_their_content(
         {"_id": -1, "data": {"e": {"__type__": "enum", "class": "json.tool:X", "name": secret}}}
     )
     await db["bot_data"].insert_one({"_id": "bot_data", "data": good})
-    await db["conversations"].insert_one(
-        {"_id": '["c",1]', "name": "c", "key": [1], "state": {"__type__": "int", "value": secret}}
+    await db["conversations"].insert_many(
+        [
+            {
+                "_id": '["c",1]',
+                "name": "c",
+                "key": [1],
+                "state": {"__type__": "int", "value": secret},
+            },
+            {"_id": '["c",1.5]', "name": "c", "key": [1.5], "state": 1},  # the bot refuses it
+        ]
     )
+    # the bot refuses a callback data cache without its queries
+    await db["callback_data"].insert_one({"_id": "callback_data", "data": {"keyboards": []}})
     result = await cli("check", "--uri", mongodb_uri, "-d", db_name)
     assert_clean(result, 1)
     assert "user_data[2]['x']: bad 'set' value: field 'value' must be an array" in result.output
     assert "chat_data[-1]['e']: cannot find class 'json.tool:X'" in result.output
     assert "conversations['[\"c\",1]']: bad 'int' value" in result.output
-    assert "Checked 5 documents: 3 bad." in result.output
-    assert "Error: 3 documents cannot be loaded" in result.output
+    assert "conversations['c'][_id='[\"c\",1.5]']['key']: the key holds" in result.output
+    assert "callback_data: its 'data' field must hold 'keyboards' and 'queries'" in result.output
+    assert "Checked 7 documents: 5 bad." in result.output
+    assert "Error: 5 documents cannot be loaded" in result.output
     assert "user_data[1]" not in result.output and "bot_data" not in result.output
     assert secret not in result.output
     inspected = await cli("inspect", "--uri", mongodb_uri, "-d", db_name, "chat", "-1")
@@ -489,6 +501,7 @@ async def test_check_lists_the_bad_documents_without_their_content(
     await db["user_data"].delete_one({"_id": 2})
     await db["chat_data"].delete_many({})
     await db["conversations"].delete_many({})
+    await db["callback_data"].delete_many({})
     fine = await cli("check", "--uri", mongodb_uri, "-d", db_name)
     assert_clean(fine)
     assert "Checked 2 documents: none bad." in fine.output
