@@ -4,9 +4,8 @@ One readable document per chat, user and conversation; a lossless, Bot-aware cod
 acknowledged, coalesced and never silently lost.
 """
 
-from mongo_persistence._version import __version__
-from mongo_persistence.codec import Codec, TypeCodec
-from mongo_persistence.errors import (
+from mongo_persistence._codec.codec import Codec, TypeCodec
+from mongo_persistence._errors import (
     BadDocumentError,
     DecodingError,
     DocumentTooLargeError,
@@ -17,9 +16,10 @@ from mongo_persistence.errors import (
     PersistenceWriteError,
     UnstorableJobError,
 )
-from mongo_persistence.persistence import DEFAULT_DATABASE, MongoPersistence
-from mongo_persistence.store import Health
-from mongo_persistence.uri import redact_uri
+from mongo_persistence._persistence.persistence import DEFAULT_DATABASE, MongoPersistence
+from mongo_persistence._storage.store import Health
+from mongo_persistence._util.uri import redact_uri
+from mongo_persistence._version import __version__
 
 __all__ = [
     "DEFAULT_DATABASE",

@@ -20,7 +20,7 @@ _CLI_MODULES: Final = frozenset({"click", "tqdm"})
 def main() -> None:
     """Runs the ``mongo-persistence`` command, or says which extra it needs."""
     try:
-        from mongo_persistence.cli import main as cli_main
+        from mongo_persistence._cli.cli import main as cli_main
     except ModuleNotFoundError as exc:
         if exc.name not in _CLI_MODULES:
             raise

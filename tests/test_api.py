@@ -25,7 +25,10 @@ from click.testing import CliRunner
 from telegram.ext import ContextTypes
 
 import mongo_persistence
-from mongo_persistence import MongoPersistence, TypeCodec, cli, errors, persistence, transfer
+from mongo_persistence import MongoPersistence, TypeCodec
+from mongo_persistence import _errors as errors
+from mongo_persistence._cli import cli, transfer
+from mongo_persistence._persistence import persistence
 
 PACKAGE = Path(mongo_persistence.__file__).parent
 
@@ -233,7 +236,7 @@ def test_the_console_script_imports_neither_click_nor_tqdm_before_it_can_say_so(
         alias.name for node in top_level if isinstance(node, ast.Import) for alias in node.names
     }
     names |= {node.module or "" for node in top_level if isinstance(node, ast.ImportFrom)}
-    assert not names & {"click", "tqdm", "mongo_persistence.cli"}
+    assert not names & {"click", "tqdm", "mongo_persistence._cli.cli"}
 
 
 def _run_command(*args: str, hide: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -275,7 +278,8 @@ def test_with_the_cli_extra_the_command_runs() -> None:
 def test_the_library_imports_without_the_cli_extra() -> None:
     code = (
         "import sys; sys.modules['click'] = sys.modules['tqdm'] = None; "
-        "import mongo_persistence, mongo_persistence.persistence, mongo_persistence.jobs"
+        "import mongo_persistence, mongo_persistence._persistence.persistence, "
+        "mongo_persistence._persistence.jobs"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
@@ -302,8 +306,9 @@ UNSLOTTED = {
 
 def _package_classes() -> list[type]:
     classes = []
-    for path in sorted(PACKAGE.glob("*.py")):
-        module = importlib.import_module(f"mongo_persistence.{path.stem}")
+    for path in sorted(PACKAGE.rglob("*.py")):
+        dotted = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        module = importlib.import_module(dotted.removesuffix(".__init__"))
         classes += [
             obj
             for _, obj in inspect.getmembers(module, inspect.isclass)

@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from telegram.ext import ExtBot
 
 from mongo_persistence import MongoPersistence
-from mongo_persistence.cli import main
+from mongo_persistence._cli.cli import main
 from scripts.local_server import LocalServer
 
 DATA = Path(__file__).parent / "data" / "cli"

@@ -18,7 +18,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.ext import ConversationHandler
 
 from mongo_persistence import Codec, DecodingError, EncodingError, TypeCodec
-from mongo_persistence.codec import MAX_DEPTH, TAG
+from mongo_persistence._codec.codec import MAX_DEPTH, TAG
 
 
 class Color(enum.Enum):

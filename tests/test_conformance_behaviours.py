@@ -18,7 +18,7 @@ from telegram.ext import BasePersistence, ContextTypes, ExtBot
 from telegram.warnings import PTBUserWarning
 
 from mongo_persistence import DecodingError, EncodingError, MongoPersistence
-from mongo_persistence.errors import BadDocumentError, PersistenceWriteError
+from mongo_persistence._errors import BadDocumentError, PersistenceWriteError
 from tests.ptb_offline import build_application
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]

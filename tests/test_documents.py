@@ -17,7 +17,7 @@ from bson.codec_options import CodecOptions
 from pymongo import AsyncMongoClient
 
 from mongo_persistence import DecodingError, MongoPersistence
-from mongo_persistence.codec import FORMAT_VERSION, TAG
+from mongo_persistence._codec.codec import FORMAT_VERSION, TAG
 from scripts.make_v010_fixture import USERS
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
@@ -434,8 +434,8 @@ async def test_a_running_eager_bot_whose_entity_the_server_expired(
     """The TTL monitor deleted the documents (as it does, about once a minute, once expire_at
     has passed): the bot still holds the users; at the next write of each - changed or not, its
     expire_at is renewed - the whole entity is stored again with a new expire_at."""
-    import mongo_persistence.persistence as module
-    from mongo_persistence.retention import expire_at
+    import mongo_persistence._persistence.persistence as module
+    from mongo_persistence._storage.retention import expire_at
 
     half_a_year_ago = dtm.datetime.now(UTC) - dtm.timedelta(days=181)
     monkeypatch.setattr(module, "expire_at", lambda after: expire_at(after, half_a_year_ago))
@@ -474,7 +474,7 @@ def test_expire_after_is_checked() -> None:
 async def cli(*args: str) -> Any:
     from click.testing import CliRunner
 
-    from mongo_persistence.cli import main
+    from mongo_persistence._cli.cli import main
 
     return await asyncio.to_thread(lambda: CliRunner().invoke(main, list(args)))
 
@@ -561,7 +561,7 @@ async def test_upgrade_leaves_a_document_the_bot_wrote_meanwhile_to_the_bot(
 ) -> None:
     from pymongo import MongoClient
 
-    from mongo_persistence.upgrade import upgrade_documents
+    from mongo_persistence._codec.upgrade import upgrade_documents
 
     await plant_fixture(db)
     bot_write = {

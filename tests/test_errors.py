@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 import mongo_persistence
-from mongo_persistence import errors, migrate, transfer
-from mongo_persistence.migrate import MigrationResult, Problem
+from mongo_persistence import _errors as errors
+from mongo_persistence._cli import migrate, transfer
+from mongo_persistence._cli.migrate import MigrationResult, Problem
 
 _RESULT = MigrationResult(
     written={"user_data": 3, "chat_data": 0}, problems=[Problem("user_data", "user_data[1]", "x")]
@@ -95,7 +96,7 @@ def test_every_exception_class_is_tested() -> None:
 @pytest.mark.parametrize("module", [mongo_persistence, migrate, transfer])
 def test_every_exception_lives_in_errors(module: Any) -> None:
     for cls in _exception_classes(module):
-        assert cls.__module__ == "mongo_persistence.errors", cls
+        assert cls.__module__ == "mongo_persistence._errors", cls
 
 
 def test_old_import_places_still_work() -> None:
@@ -107,5 +108,5 @@ def test_old_import_places_still_work() -> None:
 @pytest.mark.parametrize(("exc", "attributes"), EXAMPLES, ids=_ids())
 def test_slotted(exc: BaseException, attributes: tuple[str, ...]) -> None:
     for klass in type(exc).__mro__:
-        if klass.__module__ == "mongo_persistence.errors":
+        if klass.__module__ == "mongo_persistence._errors":
             assert "__slots__" in vars(klass), klass

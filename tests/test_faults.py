@@ -36,7 +36,7 @@ from telegram.ext import (
 )
 
 from mongo_persistence import MongoPersistence, PersistenceConnectionError
-from mongo_persistence.persistence import conversation_id
+from mongo_persistence._persistence.persistence import conversation_id
 from scripts.local_server import LocalServer, free_port
 from tests.helpers.compare import assert_same
 from tests.helpers.servers import FAST_SELECTION_MS, disk_server, ensure_running, until_reachable

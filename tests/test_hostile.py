@@ -30,8 +30,8 @@ from mongo_persistence import (
     PersistenceWriteError,
     TypeCodec,
 )
-from mongo_persistence.codec import MAX_DECODE_DEPTH
-from mongo_persistence.logs import LOG_LINE_MAX
+from mongo_persistence._codec.codec import MAX_DECODE_DEPTH
+from mongo_persistence._util.logs import LOG_LINE_MAX
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
 T = "__type__"

@@ -24,7 +24,7 @@ from telegram.ext import (
 )
 
 from mongo_persistence import EncodingError, MongoPersistence
-from mongo_persistence.persistence import conversation_id
+from mongo_persistence._persistence.persistence import conversation_id
 from tests.ptb_offline import build_application, callback_update, last_buttons, message_update
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]

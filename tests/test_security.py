@@ -25,8 +25,8 @@ from mongo_persistence import (
     PersistenceConnectionError,
     redact_uri,
 )
-from mongo_persistence.cli import main as cli_main
-from mongo_persistence.uri import redact_text
+from mongo_persistence._cli.cli import main as cli_main
+from mongo_persistence._util.uri import redact_text
 from scripts.local_server import LocalServer
 from tests.helpers.compare import assert_same
 from tests.helpers.servers import (

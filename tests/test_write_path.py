@@ -22,7 +22,7 @@ from mongo_persistence import (
     MongoPersistence,
     PersistenceWriteError,
 )
-from mongo_persistence.tracker import digest_fields, document_size
+from mongo_persistence._storage.tracker import digest_fields, document_size
 from tests.conftest import Monitored
 from tests.ptb_offline import build_application, message_update
 

@@ -21,7 +21,7 @@ from pymongo.write_concern import WriteConcern
 from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
 from telegram.warnings import PTBUserWarning
 
-from mongo_persistence.codec import (
+from mongo_persistence._codec.codec import (
     FORMAT_VERSION,
     TAG,
     Codec,
@@ -29,7 +29,8 @@ from mongo_persistence.codec import (
     find_unencodable_text,
     watching_interrupts,
 )
-from mongo_persistence.errors import (
+from mongo_persistence._codec.upgrade import needs_upgrade, upgrade_value
+from mongo_persistence._errors import (
     BadDocumentError,
     DecodingError,
     DocumentTooLargeError,
@@ -38,25 +39,24 @@ from mongo_persistence.errors import (
     PersistenceConnectionError,
     PersistenceWriteError,
 )
-from mongo_persistence.logs import get_logger
-from mongo_persistence.migrations import Migrations
-from mongo_persistence.names import check_database_name, check_namespace
-from mongo_persistence.retention import expire_at, parse_expire_after
-from mongo_persistence.store import Entry, Health, MongoStore, short_error
-from mongo_persistence.tracker import (
+from mongo_persistence._persistence.migrations import Migrations
+from mongo_persistence._storage.retention import expire_at, parse_expire_after
+from mongo_persistence._storage.store import Entry, Health, MongoStore, short_error
+from mongo_persistence._storage.tracker import (
     Digests,
     digest_fields,
     document_size,
     entity_digests,
     path_safe,
 )
-from mongo_persistence.upgrade import needs_upgrade, upgrade_value
-from mongo_persistence.uri import redact_text, redact_uri
+from mongo_persistence._util.logs import get_logger
+from mongo_persistence._util.names import check_database_name, check_namespace
+from mongo_persistence._util.uri import redact_text, redact_uri
 
 if TYPE_CHECKING:
     from telegram.ext import Application
 
-    from mongo_persistence.jobs import MongoJobStore
+    from mongo_persistence._persistence.jobs import MongoJobStore
 
 __all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
 
@@ -298,7 +298,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             Each takes the data of one entity in the previous version's shape and returns it in
             its own. An entity loaded with an older ``data_version`` (none: 0) runs the newer
             ones in order and is written back. A migration that raises (or returns no instance
-            of the data class) is a :class:`~mongo_persistence.migrations.MigrationError`: that
+            of the data class) is a :class:`~mongo_persistence.MigrationError`: that
             entity is skipped as a bad document (see :paramref:`on_bad_document` ``"skip"``),
             every other one loads.
         expire_after (Mapping[:obj:`str`, :class:`datetime.timedelta` | :obj:`float` | \
@@ -312,7 +312,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             mongomock-motor, whose ``bulk_write`` does not work with PyMongo's models.
 
     Attributes:
-        store (:class:`mongo_persistence.store.MongoStore`): The I/O layer.
+        store (:class:`mongo_persistence._storage.store.MongoStore`): The I/O layer.
         codec (:class:`mongo_persistence.Codec`): The value codec.
         context_types (:class:`telegram.ext.ContextTypes`): The data classes.
         lazy (:obj:`bool`): Whether user and chat data are loaded lazily.
@@ -625,7 +625,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     def _document_fields(self, kind: str, *, partial: bool = False) -> dict[str, Any]:
         """The top-level fields every write of this kind sets beside the data.
 
-        ``format`` (the codec's :data:`~mongo_persistence.codec.FORMAT_VERSION`) and
+        ``format`` (the codec's :data:`~mongo_persistence._codec.codec.FORMAT_VERSION`) and
         ``data_version`` (the version of your migrations) claim that every value of the
         document has that format and version: a partial write (only some keys, onto a document
         never read) sets neither. ``expire_at`` with :paramref:`expire_after`.
@@ -1321,7 +1321,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                 "store_jobs() needs the application's JobQueue: install "
                 '"python-telegram-bot[job-queue]"'
             )
-        from mongo_persistence.jobs import restore_jobs
+        from mongo_persistence._persistence.jobs import restore_jobs
 
         await self.store.ensure_ready()
         self._job_store = await restore_jobs(self, job_queue)

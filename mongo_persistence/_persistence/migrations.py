@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from bson import Int64
 
-from mongo_persistence.errors import MigrationError
+from mongo_persistence._errors import MigrationError
 
 __all__ = ["MIGRATABLE_KINDS", "MigrationError", "Migrations"]
 

@@ -7,7 +7,7 @@ methods: the documents are the very ones the bot itself would write. The writes 
 chunks, concurrently, so that the persistence's writer sends them as one ``bulk_write`` per
 collection and chunk.
 
-This module knows nothing about the command line; :mod:`mongo_persistence.cli` drives it.
+This module knows nothing about the command line; :mod:`mongo_persistence._cli.cli` drives it.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from typing import Any, Final
 from telegram import Bot
 from telegram.ext import BasePersistence, DictPersistence, ExtBot, PicklePersistence
 
-from mongo_persistence.errors import (
+from mongo_persistence._errors import (
     DocumentTooLargeError,
     EncodingError,
     MigrationAbortedError,
     PersistenceWriteError,
     SourceError,
 )
-from mongo_persistence.persistence import MongoPersistence
-from mongo_persistence.store import Entry, MongoStore
+from mongo_persistence._persistence.persistence import MongoPersistence
+from mongo_persistence._storage.store import Entry, MongoStore
 
 __all__ = [
     "DICT_JSON_FILES",
@@ -155,7 +155,7 @@ class DryRunStore(MongoStore):
         namespace (:obj:`str` | :obj:`None`): The namespace.
 
     Attributes:
-        entries (list[:class:`~mongo_persistence.store.Entry`]): What would have been written.
+        entries (list[:class:`Entry`]): What would have been written.
     """
 
     def __init__(self, database: Any, *, namespace: str | None = None) -> None:
@@ -169,7 +169,7 @@ class DryRunStore(MongoStore):
         """Records the entry instead of writing it.
 
         Args:
-            entry (:class:`~mongo_persistence.store.Entry`): The entity.
+            entry (:class:`Entry`): The entity.
         """
         self.entries.append(entry)
 

@@ -3,7 +3,7 @@
 The in-memory schedule stays authoritative (:class:`MongoJobStore` is a
 :class:`~apscheduler.jobstores.memory.MemoryJobStore`): APScheduler calls job store methods
 synchronously on the event loop, so every add, update and removal is sent to MongoDB as an
-asynchronous, acknowledged and retried write through :class:`~mongo_persistence.store.MongoStore`.
+asynchronous, acknowledged and retried write through :class:`MongoStore`.
 Nothing here blocks the event loop. At start-up the stored jobs are read asynchronously and
 scheduled again (:meth:`mongo_persistence.MongoPersistence.store_jobs`).
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import inspect
-import logging
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -35,8 +34,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bson.errors import InvalidDocument
 from telegram.ext import ConversationHandler, Job, JobQueue
 
-from mongo_persistence.codec import resolve_name
-from mongo_persistence.errors import (
+from mongo_persistence._codec.codec import resolve_name
+from mongo_persistence._errors import (
     DecodingError,
     DocumentTooLargeError,
     EncodingError,
@@ -44,11 +43,12 @@ from mongo_persistence.errors import (
     PersistenceWriteError,
     UnstorableJobError,
 )
-from mongo_persistence.store import Entry
-from mongo_persistence.tracker import digest_fields
+from mongo_persistence._storage.store import Entry
+from mongo_persistence._storage.tracker import digest_fields
+from mongo_persistence._util.logs import get_logger
 
 if TYPE_CHECKING:
-    from mongo_persistence.persistence import MongoPersistence
+    from mongo_persistence._persistence.persistence import MongoPersistence
 
 __all__ = [
     "JOBS",
@@ -60,7 +60,7 @@ __all__ = [
     "resolve_callback",
 ]
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = get_logger(__name__)
 
 JOBS: Final = "jobs"
 """The kind (collection name without namespace) of the job documents."""
@@ -79,7 +79,7 @@ _RETRY_MAX: Final = 30.0
 def resolve_callback(ref: str) -> Callable[..., Any]:
     """Finds the async function ``module:qualname`` among the modules already imported.
 
-    The codec's rule (:func:`mongo_persistence.codec.resolve_name`): nothing is ever imported and
+    The codec's rule (:func:`resolve_name`): nothing is ever imported and
     no code runs, so a crafted document cannot make the bot load code.
 
     Args:

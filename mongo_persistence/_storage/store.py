@@ -32,11 +32,11 @@ from pymongo.errors import (
 )
 from pymongo.write_concern import WriteConcern
 
-from mongo_persistence.errors import PersistenceConnectionError, PersistenceWriteError
-from mongo_persistence.journal import Journal, parse_records, record_line
-from mongo_persistence.logs import get_logger
-from mongo_persistence.tracker import Entry, Op, Plan, StateTracker, _now, flat_fields
-from mongo_persistence.uri import redact_uri
+from mongo_persistence._errors import PersistenceConnectionError, PersistenceWriteError
+from mongo_persistence._storage.journal import Journal, parse_records, record_line
+from mongo_persistence._storage.tracker import Entry, Op, Plan, StateTracker, _now, flat_fields
+from mongo_persistence._util.logs import get_logger
+from mongo_persistence._util.uri import redact_uri
 
 __all__ = ["COLLECTIONS", "Entry", "Health", "MongoStore", "WriteTimeoutError", "is_transient"]
 

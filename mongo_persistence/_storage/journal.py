@@ -18,8 +18,8 @@ from typing import Any, Final
 
 from bson import json_util
 
-from mongo_persistence.logs import get_logger
-from mongo_persistence.tracker import Entry, Plan
+from mongo_persistence._storage.tracker import Entry, Plan
+from mongo_persistence._util.logs import get_logger
 
 __all__ = ["Journal", "parse_records", "record_line"]
 

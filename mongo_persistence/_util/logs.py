@@ -30,10 +30,14 @@ class _Cap(logging.Filter):
 def get_logger(name: str) -> logging.Logger:
     """The logger ``name``, with the length cap.
 
+    The names of private packages and modules lose their leading underscore
+    (``mongo_persistence._storage.store`` logs as ``mongo_persistence.storage.store``), so that a
+    logger name does not change with the package's private layout more than it must.
+
     Args:
         name (:obj:`str`): E.g. ``__name__``.
     """
-    logger = logging.getLogger(name)
+    logger = logging.getLogger(".".join(part.lstrip("_") or part for part in name.split(".")))
     if not any(isinstance(f, _Cap) for f in logger.filters):
         logger.addFilter(_Cap())
     return logger

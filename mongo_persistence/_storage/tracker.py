@@ -26,7 +26,7 @@ import bson
 from bson import Int64
 from bson.errors import InvalidDocument
 
-from mongo_persistence.codec import TAG
+from mongo_persistence._codec.codec import TAG
 
 __all__ = [
     "Digests",

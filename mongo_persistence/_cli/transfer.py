@@ -13,7 +13,7 @@ An export is a text file with one JSON object per line, in canonical Extended JS
 Importing replaces each document by ``_id`` (upsert): importing the same file twice leaves the
 same documents.
 
-This module knows nothing about the command line; :mod:`mongo_persistence.cli` drives it.
+This module knows nothing about the command line; :mod:`mongo_persistence._cli.cli` drives it.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from bson.json_util import JSONMode, JSONOptions
 from pymongo import ReplaceOne
 from pymongo.errors import OperationFailure
 
-from mongo_persistence.errors import ExportFormatError
-from mongo_persistence.store import COLLECTIONS, MongoStore
+from mongo_persistence._errors import ExportFormatError
+from mongo_persistence._storage.store import COLLECTIONS, MongoStore
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -107,7 +107,7 @@ async def export_namespace(
     """Writes every document of the store's namespace to :paramref:`handle`.
 
     Args:
-        store (:class:`~mongo_persistence.store.MongoStore`): The namespace.
+        store (:class:`~mongo_persistence._storage.store.MongoStore`): The namespace.
         handle (:obj:`typing.TextIO`): Where the lines go.
         database (:obj:`str`): The database name, recorded in the header.
         progress (Callable[[:obj:`int`], :obj:`None`], optional): Called with the number of
@@ -263,7 +263,7 @@ async def import_records(
     """Writes documents into the store's namespace, replacing each one by ``_id`` (upsert).
 
     Args:
-        store (:class:`~mongo_persistence.store.MongoStore`): The target namespace.
+        store (:class:`~mongo_persistence._storage.store.MongoStore`): The target namespace.
         records (Iterable[(:obj:`str`, :obj:`dict`)]): ``(kind, document)`` pairs.
         progress (Callable[[:obj:`int`], :obj:`None`], optional): Called with the number of
             documents written since the last call.
@@ -325,7 +325,7 @@ async def collection_stats(store: MongoStore, kind: str) -> CollectionStats:
     ``collStats`` command when the server has it.
 
     Args:
-        store (:class:`~mongo_persistence.store.MongoStore`): The namespace.
+        store (:class:`~mongo_persistence._storage.store.MongoStore`): The namespace.
         kind (:obj:`str`): The kind of data.
     """
     collection = store.collection(kind)

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from mongo_persistence.codec import FORMAT_VERSION, TAG, Codec
-from mongo_persistence.errors import DecodingError
+from mongo_persistence._codec.codec import FORMAT_VERSION, TAG, Codec
+from mongo_persistence._errors import DecodingError
 
 __all__ = [
     "OLD_FORMAT_QUERY",

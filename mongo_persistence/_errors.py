@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mongo_persistence.migrate import MigrationResult
+    from mongo_persistence._cli.migrate import MigrationResult
 
 __all__ = [
     "BadDocumentError",
@@ -282,11 +282,11 @@ class MigrationAbortedError(MongoPersistenceError):
 
     Args:
         message (:obj:`str`): What happened.
-        result (:class:`~mongo_persistence.migrate.MigrationResult`): The counts up to the
+        result (:class:`~mongo_persistence._cli.migrate.MigrationResult`): The counts up to the
             failure.
 
     Attributes:
-        result (:class:`~mongo_persistence.migrate.MigrationResult`): The counts up to the
+        result (:class:`~mongo_persistence._cli.migrate.MigrationResult`): The counts up to the
             failure.
     """
 

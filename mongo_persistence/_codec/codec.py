@@ -33,7 +33,7 @@ from bson import Binary, DatetimeMS, Decimal128, Int64, MaxKey, MinKey, ObjectId
 from telegram import Bot, TelegramObject
 from telegram.warnings import PTBUserWarning
 
-from mongo_persistence.errors import DecodingError, EncodingError
+from mongo_persistence._errors import DecodingError, EncodingError
 
 __all__ = [
     "FORMAT_VERSION",

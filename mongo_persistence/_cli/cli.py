@@ -34,10 +34,7 @@ from pymongo.errors import (
 )
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from mongo_persistence._version import __version__
-from mongo_persistence.codec import Codec, TypeCodec
-from mongo_persistence.errors import DecodingError, MongoPersistenceError
-from mongo_persistence.migrate import (
+from mongo_persistence._cli.migrate import (
     DICT_JSON_FILES,
     KINDS,
     PICKLE_SUFFIXES,
@@ -50,16 +47,7 @@ from mongo_persistence.migrate import (
     load_pickle,
     migrate,
 )
-from mongo_persistence.names import check_database_name, check_namespace
-from mongo_persistence.persistence import (
-    DEFAULT_DATABASE,
-    MongoPersistence,
-    callback_data_from,
-    conversation_id,
-    conversation_key,
-)
-from mongo_persistence.store import COLLECTIONS
-from mongo_persistence.transfer import (
+from mongo_persistence._cli.transfer import (
     ExportFormatError,
     check_recovery_file,
     collection_stats,
@@ -68,7 +56,19 @@ from mongo_persistence.transfer import (
     import_records,
     read_export,
 )
-from mongo_persistence.uri import redact_text, redact_uri
+from mongo_persistence._codec.codec import Codec, TypeCodec
+from mongo_persistence._errors import DecodingError, MongoPersistenceError
+from mongo_persistence._persistence.persistence import (
+    DEFAULT_DATABASE,
+    MongoPersistence,
+    callback_data_from,
+    conversation_id,
+    conversation_key,
+)
+from mongo_persistence._storage.store import COLLECTIONS
+from mongo_persistence._util.names import check_database_name, check_namespace
+from mongo_persistence._util.uri import redact_text, redact_uri
+from mongo_persistence._version import __version__
 
 __all__ = ["main"]
 
@@ -1044,7 +1044,7 @@ def upgrade_command(
     does all of them at once. Idempotent and safe to stop and run again; a document the bot
     writes meanwhile is left to the bot.
     """
-    from mongo_persistence.upgrade import upgrade_documents
+    from mongo_persistence._codec.upgrade import upgrade_documents
 
     target = _target(uri, database, namespace, timeout)
 
@@ -1117,7 +1117,7 @@ def purge_command(
     MongoPersistence(expire_after={"users": "180d"}). A running bot keeps what it holds in
     memory and writes an entity again when it changes.
     """
-    from mongo_persistence.retention import parse_age, purge
+    from mongo_persistence._storage.retention import parse_age, purge
 
     try:
         age = parse_age(older_than)

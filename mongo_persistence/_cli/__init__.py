@@ -1,0 +1,1 @@
+"""The ``mongo-persistence`` command: check, migrate, export/import, recover, inspect."""

@@ -1,0 +1,1 @@
+"""The PTB persistence: ``BasePersistence`` contract mapped onto the storage layer."""

@@ -1,0 +1,1 @@
+"""Helpers shared by every layer: capped loggers, URI redaction, name rules."""
