@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import datetime as dtm
 import inspect
-import json
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -40,6 +39,7 @@ from mongo_persistence._errors import (
     PersistenceWriteError,
 )
 from mongo_persistence._persistence.migrations import Migrations
+from mongo_persistence._storage.entity import ConversationKey, conversation_id
 from mongo_persistence._storage.retention import expire_at, parse_expire_after
 from mongo_persistence._storage.store import Entry, Health, MongoStore, short_error
 from mongo_persistence._storage.tracker import (
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
     from mongo_persistence._persistence.jobs import MongoJobStore
 
-__all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
+__all__ = ["DEFAULT_DATABASE", "MongoPersistence", "conversation_id"]
 
 _LOGGER = get_logger(__name__)
 
@@ -72,8 +72,6 @@ _BD = TypeVar("_BD")
 
 # PTB's own aliases live in its private telegram.ext._utils.types: spelled out here (as ptbcontrib
 # does), so that a change of PTB's internals cannot break the import.
-ConversationKey: TypeAlias = tuple[int | str, ...]
-"""The key of a conversation: ``(chat_id, user_id)``, or fewer, per the handler's settings."""
 ConversationDict: TypeAlias = dict[ConversationKey, object]
 """The states of a :class:`telegram.ext.ConversationHandler`, by conversation key."""
 CDCData: TypeAlias = tuple[list[tuple[str, float, dict[str, Any]]], dict[str, str]]
@@ -86,11 +84,6 @@ _SKIPPED: Final = object()
 """Stands for an entity whose document was skipped (``on_bad_document="skip"``)."""
 _BOT_DATA_ID: Final = "bot_data"
 _CALLBACK_DATA_ID: Final = "callback_data"
-
-
-def conversation_id(name: str, key: ConversationKey) -> str:
-    """The ``_id`` of a conversation document: ``'["name",chat_id,user_id]'`` (readable JSON)."""
-    return json.dumps([name, *key], separators=(",", ":"), ensure_ascii=False, default=repr)
 
 
 def _settled(task: asyncio.Future[None]) -> None:

@@ -33,6 +33,7 @@ from pymongo.errors import (
 from pymongo.write_concern import WriteConcern
 
 from mongo_persistence._errors import PersistenceConnectionError, PersistenceWriteError
+from mongo_persistence._storage.entity import COLLECTIONS
 from mongo_persistence._storage.journal import Journal, parse_records, record_line
 from mongo_persistence._storage.tracker import Entry, Op, Plan, StateTracker, _now, flat_fields
 from mongo_persistence._util.logs import get_logger
@@ -44,14 +45,6 @@ _T = TypeVar("_T")
 
 _LOGGER = get_logger(__name__)
 
-COLLECTIONS: Final = (
-    "user_data",
-    "chat_data",
-    "bot_data",
-    "conversations",
-    "callback_data",
-    "jobs",
-)
 _READ_BATCH: Final = 5000
 _TRANSIENT_CODES: Final = frozenset(
     {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50, 64, 112}
