@@ -43,8 +43,7 @@ from mongo_persistence._errors import (
     PersistenceWriteError,
     UnstorableJobError,
 )
-from mongo_persistence._storage.store import Entry
-from mongo_persistence._storage.tracker import digest_fields
+from mongo_persistence._storage.tracker import Entry, digest_fields
 from mongo_persistence._util.logs import get_logger
 
 if TYPE_CHECKING:

@@ -40,15 +40,18 @@ from mongo_persistence._errors import (
 )
 from mongo_persistence._persistence.migrations import Migrations
 from mongo_persistence._storage.entity import ConversationKey, conversation_id
+from mongo_persistence._storage.health import Health
 from mongo_persistence._storage.retention import expire_at, parse_expire_after
-from mongo_persistence._storage.store import Entry, Health, MongoStore, short_error
+from mongo_persistence._storage.store import MongoStore
 from mongo_persistence._storage.tracker import (
     Digests,
+    Entry,
     digest_fields,
     document_size,
     entity_digests,
     path_safe,
 )
+from mongo_persistence._util.errors import short_error
 from mongo_persistence._util.logs import get_logger
 from mongo_persistence._util.names import check_database_name, check_namespace
 from mongo_persistence._util.uri import redact_text, redact_uri
