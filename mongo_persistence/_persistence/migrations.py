@@ -17,9 +17,6 @@ from bson import Int64
 from mongo_persistence._errors import MigrationError
 from mongo_persistence._storage.entity import MIGRATABLE_KINDS
 
-__all__ = ["MIGRATABLE_KINDS", "MigrationError", "Migrations"]
-
-
 Migration = Callable[[Any], Any]
 
 

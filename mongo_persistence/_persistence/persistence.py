@@ -106,7 +106,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             :class:`pymongo.AsyncMongoClient`, a motor ``AsyncIOMotorClient``, a
             mongomock-motor client, or an async database object of one of them (never closed here).
         database (:obj:`str`, optional): The database name. Defaults to the URI's database, else
-            :data:`DEFAULT_DATABASE`. Ignored when :paramref:`target` is a database. 1 to 63
+            ``"ptb_persistence"``. Ignored when :paramref:`target` is a database. 1 to 63
             bytes, without spaces, NUL, a slash, a backslash or any of ``. "$*<>:|?``.
         namespace (:obj:`str`, optional): Prefix of the collection names (``<namespace>.user_data``
             ...), so that several bots share one database without seeing each other's data.
@@ -176,7 +176,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             mongomock-motor, whose ``bulk_write`` does not work with PyMongo's models.
 
     Attributes:
-        codec (:class:`mongo_persistence.Codec`): The value codec.
+        codec: The value codec (the classes of :paramref:`codecs` and the built-in ones).
         database: The async database object holding the collections.
         namespace (:obj:`str` | :obj:`None`): The prefix of the collection names.
         context_types (:class:`telegram.ext.ContextTypes`): The data classes.
@@ -388,7 +388,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         Args:
             uri (:obj:`str`): A ``mongodb://`` or ``mongodb+srv://`` connection string.
             database (:obj:`str`, optional): The database name. Defaults to the URI's database,
-                else :data:`DEFAULT_DATABASE`: the same rule as the constructor's.
+                else ``"ptb_persistence"``: the same rule as the constructor's.
             client_kwargs (:obj:`dict`, optional): Extra keyword arguments for
                 :class:`pymongo.AsyncMongoClient`.
             **options: Any other keyword argument of :class:`MongoPersistence` (``namespace``,

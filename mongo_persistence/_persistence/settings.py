@@ -28,7 +28,7 @@ from mongo_persistence._util.names import check_database_name, check_namespace
 from mongo_persistence._util.uri import redact_text, redact_uri
 
 DEFAULT_DATABASE: Final = "ptb_persistence"
-"""The database used when neither the URI nor :paramref:`MongoPersistence.database` names one."""
+"""The database used when neither the URI nor ``database`` names one."""
 
 _BAD_DOCUMENT_CHOICES: Final = ("raise", "skip")
 

@@ -15,9 +15,6 @@ from typing import Any, Final
 
 from mongo_persistence._storage.entity import EXPIRE_KINDS
 
-__all__ = ["EXPIRE_KINDS", "TTL_INDEX", "expire_at", "parse_age", "parse_expire_after"]
-
-
 TTL_INDEX: Final = "expire_at_ttl"
 """The name of the TTL index on ``expire_at``."""
 

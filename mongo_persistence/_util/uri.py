@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-__all__ = ["redact_text", "redact_uri"]
-
 _SCHEME = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.\-]*://")
 _HOSTS = re.compile(r"[A-Za-z0-9.\-_:,\[\]%]*(?:[/?#]|$)")
 """What follows the ``@`` that ends the user information: a host list, then a path or query."""
