@@ -221,9 +221,7 @@ async def stored(like: MongoPersistence[Any, Any, Any], kind: str, *args: Any) -
 
 async def write_documents(filepath: str, **data: Any) -> None:
     """Writes documents as a bot using the PicklePersistence ``filepath`` would have."""
-    writer = MongoPersistence(
-        STATE.client, database=STATE.database, namespace=_namespace(filepath)
-    )
+    writer = MongoPersistence(STATE.client, database=STATE.database, namespace=_namespace(filepath))
     for user_id, value in data.get("user_data", {}).items():
         await writer.update_user_data(user_id, value)
     for chat_id, value in data.get("chat_data", {}).items():
