@@ -61,6 +61,23 @@ class MongoStore:
             one with this callable (an application may be initialised again after a shutdown).
     """
 
+    __slots__ = (
+        "_closed",
+        "_collections",
+        "_opener",
+        "_ready",
+        "_replay",
+        "_uri",
+        "_write_concern",
+        "attempts",
+        "database",
+        "max_bson_size",
+        "namespace",
+        "tracker",
+        "ttl_kinds",
+        "writer",
+    )
+
     def __init__(
         self,
         database: Any,
