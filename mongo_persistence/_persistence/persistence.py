@@ -881,7 +881,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                 "store_jobs() needs the application's JobQueue: install "
                 '"python-telegram-bot[job-queue]"'
             )
-        from mongo_persistence._persistence.jobs import restore_jobs
+        from mongo_persistence._persistence.job_restore import restore_jobs
 
         await self.store.ensure_ready()
         self._job_store = await restore_jobs(self, job_queue)
