@@ -361,10 +361,12 @@ async def test_skip_mode_skips_bad_conversation_and_callback_documents(
     assert await persistence.get_conversations("talk") == {(1, 1): 3}
     assert await persistence.get_callback_data() is None
     assert sorted(persistence.bad_documents) == ["callback_data", "conversations['talk'][(2, 2)]"]
-    with pytest.raises(BadDocumentError):
+    with pytest.raises(BadDocumentError) as refused:
         await persistence.update_conversation("talk", (2, 2), 5)  # never overwritten
-    with pytest.raises(BadDocumentError):
+    assert refused.value.entity in persistence.bad_documents  # named alike read and written
+    with pytest.raises(BadDocumentError) as refused:
         await persistence.update_callback_data(([], {}))
+    assert refused.value.entity in persistence.bad_documents
     assert (await db.conversations.find_one({"_id": bad_id})) == {
         "_id": bad_id,
         "name": "talk",
