@@ -118,7 +118,7 @@ class EntityRef:
         return cls("conversations", conversation_id(name, key), f"conversations[{name!r}][{key!r}]")
 
     @classmethod
-    def job(cls, job_id: str, name: str | None) -> EntityRef:
+    def job(cls, job_id: Any, name: str | None) -> EntityRef:
         """One JobQueue job (its ``_id`` is the job's id, its label its name)."""
         return cls("jobs", job_id, f"jobs[{name!r}]")
 
@@ -156,6 +156,10 @@ class EntityRef:
                 and all(type(part) in (int, str) for part in key)
             ):
                 return cls("conversations", doc_id, f"conversations[{name!r}][{tuple(key)!r}]")
-        if collection == "jobs" and isinstance(doc, dict) and isinstance(doc.get("name"), str):
-            return cls("jobs", doc_id, f"jobs[{doc['name']!r}]")
+        if (
+            collection == "jobs"
+            and isinstance(doc, dict)
+            and isinstance(doc.get("name"), str | None)
+        ):
+            return cls.job(doc_id, doc.get("name"))
         return cls.of(collection, doc_id)
