@@ -30,7 +30,7 @@ def server() -> Iterator[tuple[str, str]]:
     """Yields (uri, description): MONGODB_URI, or a local in-memory SecantusDB."""
     uri = os.environ.get("MONGODB_URI")
     if uri:
-        from mongo_persistence import redact_uri
+        from mongo_persistence._util.uri import redact_uri
 
         yield uri, f"MONGODB_URI ({redact_uri(uri)})"
         return

@@ -40,7 +40,8 @@ async def profile(uri: str, settings: Settings) -> None:
     from pymongo import AsyncMongoClient
     from telegram import Bot
 
-    from mongo_persistence import Codec, MongoPersistence
+    from mongo_persistence import MongoPersistence
+    from mongo_persistence._codec.codec import Codec
 
     n = max(settings.s1_sizes)
     client: AsyncMongoClient[Any] = AsyncMongoClient(uri)

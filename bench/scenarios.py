@@ -40,7 +40,8 @@ from bench.common import (
     user_data,
 )
 from bench.monitor import READ_COMMANDS, CommandLog
-from mongo_persistence import Codec, MongoPersistence
+from mongo_persistence import MongoPersistence
+from mongo_persistence._codec.codec import Codec
 from tests.ptb_offline import TOKEN, build_application, message_update
 
 OURS = "mongo_persistence"

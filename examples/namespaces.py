@@ -78,7 +78,7 @@ def build_application(
     for name, value in builder_kwargs.items():
         builder = getattr(builder, name)(value)
     application = builder.build()
-    application.add_handlers(make_handlers(persistence.store.namespace or "bot"))
+    application.add_handlers(make_handlers(persistence.namespace or "bot"))
     return application
 
 

@@ -25,10 +25,11 @@ from click.testing import CliRunner
 from telegram.ext import ContextTypes
 
 import mongo_persistence
+import mongo_persistence as errors
 from mongo_persistence import MongoPersistence, TypeCodec
-from mongo_persistence import _errors as errors
 from mongo_persistence._cli import cli, transfer
-from mongo_persistence._persistence import persistence
+from mongo_persistence._persistence import shapes
+from mongo_persistence._storage import entity
 
 PACKAGE = Path(mongo_persistence.__file__).parent
 
@@ -59,8 +60,8 @@ def test_no_private_ptb_module_is_imported(path: Path) -> None:
 def test_ptb_type_aliases_match_ptb() -> None:
     types = pytest.importorskip("telegram.ext._utils.types")
     # Compared by structure: PTB 21 spells them with typing.Tuple/Union, PTB 22 with builtins.
-    assert _shape(persistence.ConversationKey) == _shape(types.ConversationKey)
-    assert _shape(persistence.CDCData) == _shape(types.CDCData)
+    assert _shape(entity.ConversationKey) == _shape(types.ConversationKey)
+    assert _shape(shapes.CDCData) == _shape(types.CDCData)
 
 
 def _shape(alias: Any) -> Any:
@@ -90,20 +91,20 @@ class _NeedsArguments(dict[str, Any]):
         super().__init__(required=required)
 
 
-def test_new_instance_falls_back_only_for_a_signature_that_needs_arguments() -> None:
-    made = persistence._new_instance(_NeedsArguments)
-    assert type(made) is _NeedsArguments
-    assert made == {}
-    assert persistence._new_instance(dict) == {}
-    assert persistence._new_instance(int) == 0
-
-
-def test_new_instance_lets_a_type_error_of_the_class_itself_through(
-    monkeypatch: pytest.MonkeyPatch,
+async def test_refresh_makes_a_data_class_that_needs_arguments_without_calling_it(
+    make_persistence: Callable[..., MongoPersistence[Any, Any, Any]],
 ) -> None:
-    monkeypatch.setattr(_Flaky, "broken", True)
-    with pytest.raises(TypeError, match="a bug inside __init__"):
-        persistence._new_instance(_Flaky)
+    """The document is gone: a class whose __init__ needs arguments is made without calling it."""
+    mongo = make_persistence(refresh=True, context_types=ContextTypes(user_data=_NeedsArguments))
+    try:
+        await mongo.get_user_data()
+        user_data = _NeedsArguments(1)
+        user_data.clear()  # nothing of the bot's to write: the entity is read as it is stored
+        await mongo.refresh_user_data(1, user_data)
+        assert type(user_data) is _NeedsArguments
+        assert user_data == {}
+    finally:
+        await mongo.flush()
 
 
 async def test_refresh_reports_a_type_error_raised_by_the_data_class(
@@ -299,9 +300,7 @@ UNSLOTTED = {
     "CliError": "a click.ClickException, which has a __dict__ anyway",
     "_Fail": "the encoder's internal control flow; never leaves codec.py",
     "_TooDeep": "the encoder's internal control flow; never leaves codec.py",
-    # issue 10 rewrites store.py and tracker.py; slot these there
-    "MongoStore": "store.py (issue 10)",
-    "DryRunStore": "a MongoStore",
+    "DryRunStore": "the CLI's stand-in for a MongoStore (issue 11 removes it)",
     "WriteTimeoutError": "a PyMongo ConnectionFailure, which has a __dict__ anyway",
 }
 
@@ -345,8 +344,8 @@ def test_type_codec_is_slotted_and_frozen() -> None:
 @pytest.mark.parametrize(
     ("uri", "database", "expected"),
     [
-        ("mongodb://127.0.0.1:1", None, persistence.DEFAULT_DATABASE),
-        ("mongodb://127.0.0.1:1/", None, persistence.DEFAULT_DATABASE),
+        ("mongodb://127.0.0.1:1", None, "ptb_persistence"),
+        ("mongodb://127.0.0.1:1/", None, "ptb_persistence"),
         ("mongodb://127.0.0.1:1/mydb", None, "mydb"),
         ("mongodb://127.0.0.1:1/mydb?connectTimeoutMS=100", None, "mydb"),
         ("mongodb://127.0.0.1:1/mydb", "other", "other"),
@@ -380,7 +379,7 @@ async def test_from_uri_passes_every_option_on(tmp_path: Path) -> None:
     try:
         assert type(made) is MongoPersistence
         assert made.database.client.options.server_selection_timeout == 1.234
-        assert made.store.namespace == "shop"
+        assert made.namespace == "shop"
         assert (made.lazy, made.refresh, made.flush_timeout) == (True, True, 0.5)
         assert (made.recovery_dir, made.on_bad_document) == (tmp_path, "skip")
         assert made.context_types.user_data is _NeedsArguments

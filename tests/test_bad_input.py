@@ -30,12 +30,12 @@ from telegram.ext import CallbackContext, ContextTypes, ExtBot, MessageHandler, 
 from telegram.warnings import PTBUserWarning
 
 from mongo_persistence import (
-    Codec,
     DocumentTooLargeError,
     EncodingError,
     MongoPersistence,
     MongoPersistenceError,
 )
+from mongo_persistence._codec.codec import Codec
 from tests.helpers.compare import assert_same
 from tests.ptb_offline import TOKEN, OfflineRequest, build_application, message_update
 

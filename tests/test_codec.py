@@ -17,8 +17,8 @@ import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
 from telegram.ext import ConversationHandler
 
-from mongo_persistence import Codec, DecodingError, EncodingError, TypeCodec
-from mongo_persistence._codec.codec import MAX_DEPTH, TAG
+from mongo_persistence import DecodingError, EncodingError, TypeCodec
+from mongo_persistence._codec.codec import MAX_DEPTH, TAG, Codec
 
 
 class Color(enum.Enum):

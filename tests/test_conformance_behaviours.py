@@ -7,18 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import os
+import signal
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo.errors import AutoReconnect
+from pymongo import MongoClient
+from pymongo.write_concern import WriteConcern
 from telegram import Bot, Chat, Message, TelegramObject, User
 from telegram.ext import BasePersistence, ContextTypes, ExtBot
 from telegram.warnings import PTBUserWarning
 
-from mongo_persistence import DecodingError, EncodingError, MongoPersistence
-from mongo_persistence._errors import BadDocumentError, PersistenceWriteError
+from mongo_persistence import (
+    BadDocumentError,
+    DecodingError,
+    EncodingError,
+    MongoPersistence,
+    PersistenceWriteError,
+)
+from scripts.local_server import LocalServer
+from tests.helpers.servers import FAST_SELECTION_MS, disk_server, until_reachable
 from tests.ptb_offline import build_application
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
@@ -274,37 +285,65 @@ def test_slot_behaviour(make_persistence: Factory) -> None:
 
 
 # ------------------------------------------------------------------ a run that carries retries
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[LocalServer]:
+    """A server of the test's own, to kill, restart and hang (its data on disk)."""
+    server = disk_server(tmp_path / "server")
+    try:
+        yield server
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            os.killpg(server.process.pid, signal.SIGCONT)
+        server.kill()
+
+
+def _on(server: LocalServer, tmp_path: Path, **kwargs: Any) -> MongoPersistence[Any, Any, Any]:
+    return MongoPersistence(
+        server.uri,
+        database="own",
+        update_interval=3600,
+        recovery_dir=tmp_path / "journal",
+        client_kwargs={"serverSelectionTimeoutMS": FAST_SELECTION_MS},
+        **kwargs,
+    )
+
+
+def _seed(server: LocalServer, collection: str, document: dict[str, Any]) -> None:
+    """Writes a document as another program would, on disk (it survives a kill)."""
+    with MongoClient(server.uri, serverSelectionTimeoutMS=5000) as client:
+        client.own.get_collection(collection, write_concern=WriteConcern(j=True)).insert_one(
+            document
+        )
+
+
+def _stored(server: LocalServer, collection: str, doc_id: Any) -> Any:
+    with MongoClient(server.uri, serverSelectionTimeoutMS=5000) as client:
+        return client.own[collection].find_one({"_id": doc_id})
+
+
 async def test_a_run_that_carries_kept_writes_returns_with_their_answer(
-    make_persistence: Factory, db: Any
+    own_server: LocalServer, tmp_path: Path
 ) -> None:
-    persistence = make_persistence(write_timeout=30)
+    assert own_server.process is not None
+    persistence = _on(own_server, tmp_path, write_timeout=30)
     await persistence.get_user_data()
-    users = persistence.store.collection("user_data")
-    real = users.bulk_write
-    gate = asyncio.Event()
-    calls = 0
-
-    async def flaky_then_slow(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise AutoReconnect("connection lost")  # the write is kept for a retry
-        await gate.wait()  # the retry is answered only when the test says so
-        return await real(*args, **kwargs)
-
-    users.bulk_write = flaky_then_slow
+    own_server.kill()
     await persistence.update_user_data(1, {"v": 1})  # kept in the journal: no error for PTB
     assert persistence.health().pending == 1
+    own_server.start()
+    await until_reachable(persistence.database)
+    os.killpg(own_server.process.pid, signal.SIGSTOP)  # the retry is answered only on SIGCONT
 
     # The next run (PTB writes bot_data every time) carries the kept write: it returns only
     # once that write has an answer too.
     run = asyncio.create_task(persistence.update_bot_data({"x": 1}))
     done, _ = await asyncio.wait({run}, timeout=2.0)
     assert not done, "the run returned before the kept write it carried was answered"
-    gate.set()
+    os.killpg(own_server.process.pid, signal.SIGCONT)
     await run
     assert persistence.health().pending == 0
-    assert (await db.user_data.find_one({"_id": 1}))["data"] == {"v": 1}
+    assert _stored(own_server, "user_data", 1)["data"] == {"v": 1}
+    await persistence.flush()
 
 
 # ------------------------------------------------------------------ skip mode: every kind
@@ -322,10 +361,12 @@ async def test_skip_mode_skips_bad_conversation_and_callback_documents(
     assert await persistence.get_conversations("talk") == {(1, 1): 3}
     assert await persistence.get_callback_data() is None
     assert sorted(persistence.bad_documents) == ["callback_data", "conversations['talk'][(2, 2)]"]
-    with pytest.raises(BadDocumentError):
+    with pytest.raises(BadDocumentError) as refused:
         await persistence.update_conversation("talk", (2, 2), 5)  # never overwritten
-    with pytest.raises(BadDocumentError):
+    assert refused.value.entity in persistence.bad_documents  # named alike read and written
+    with pytest.raises(BadDocumentError) as refused:
         await persistence.update_callback_data(([], {}))
+    assert refused.value.entity in persistence.bad_documents
     assert (await db.conversations.find_one({"_id": bad_id})) == {
         "_id": bad_id,
         "name": "talk",
@@ -337,34 +378,30 @@ async def test_skip_mode_skips_bad_conversation_and_callback_documents(
 
 
 # ------------------------------------------------------------------ lazy reads that fail
-def _unreadable(persistence: MongoPersistence[Any, Any, Any]) -> None:
-    async def find_one(*_: Any, **__: Any) -> Any:
-        raise AutoReconnect("connection lost")
-
-    persistence.store.find_one = find_one  # type: ignore[method-assign]
-
-
 async def test_lazy_drop_of_a_never_loaded_chat_that_cannot_be_read_is_refused(
-    make_persistence: Factory, db: Any
+    own_server: LocalServer, tmp_path: Path
 ) -> None:
-    await db.chat_data.insert_one({"_id": -4, "data": {"keep": 1}})
-    persistence = make_persistence(lazy=True)
+    _seed(own_server, "chat_data", {"_id": -4, "data": {"keep": 1}})
+    persistence = _on(own_server, tmp_path, lazy=True)
     await persistence.get_chat_data()
-    _unreadable(persistence)
+    own_server.kill()  # the read before the drop fails
     with pytest.raises(PersistenceWriteError, match="cannot be read") as caught:
         await persistence.drop_chat_data(-4)
     assert not caught.value.kept
-    assert (await db.chat_data.find_one({"_id": -4}))["data"] == {"keep": 1}
+    await persistence.flush()
+    own_server.start()
+    assert _stored(own_server, "chat_data", -4)["data"] == {"keep": 1}
 
 
 async def test_lazy_plain_value_not_loaded_and_unreadable_is_not_written_over(
-    make_persistence: Factory, db: Any
+    own_server: LocalServer, tmp_path: Path
 ) -> None:
-    types = ContextTypes(user_data=int)
-    await db.user_data.insert_one({"_id": 5, "data": 7})
-    persistence = make_persistence(lazy=True, context_types=types)
+    _seed(own_server, "user_data", {"_id": 5, "data": 7})
+    persistence = _on(own_server, tmp_path, lazy=True, context_types=ContextTypes(user_data=int))
     await persistence.get_user_data()
-    _unreadable(persistence)
+    own_server.kill()  # the read before the write fails
     await persistence.update_user_data(5, 0)  # PTB's default for a user not loaded
+    assert persistence.health().unsaved == 0  # nothing kept: nothing to write over the value
     await persistence.flush()
-    assert (await db.user_data.find_one({"_id": 5}))["data"] == 7
+    own_server.start()
+    assert _stored(own_server, "user_data", 5)["data"] == 7

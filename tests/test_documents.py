@@ -88,9 +88,10 @@ async def test_a_bson_date_of_another_program_survives_the_bot(
     await persistence.update_user_data(7, data)
     data["other"] = {"x": 1}
     await persistence.update_user_data(7, data)
-    persistence.store.tracker.forget("user_data", 7)  # a whole-document write too
-    await persistence.update_user_data(7, data)
     await persistence.flush()
+    restarted = make_persistence()  # a write of a document this instance never read, too
+    await restarted.update_user_data(7, data)
+    await restarted.flush()
     raw = await db["user_data"].find_one({"_id": 7})
     assert raw["data"]["signup"] == dtm.datetime(2026, 5, 4, 3, 2, 1, 5000)
     found = await db["user_data"].count_documents(
@@ -110,9 +111,11 @@ async def test_a_tz_aware_client_handed_in_loads_utc_and_writes_the_same_date(
         data = (await persistence.get_user_data())[8]
         assert same(data["at"], stored.replace(tzinfo=UTC))
         data["x"] = 1
-        persistence.store.tracker.forget("user_data", 8)
         await persistence.update_user_data(8, data)
         await persistence.flush()
+        restarted = MongoPersistence(client, database=db_name)  # never read it
+        await restarted.update_user_data(8, data)
+        await restarted.flush()
     finally:
         await client.close()
     raw = await db["user_data"].find_one({"_id": 8})
@@ -429,23 +432,22 @@ async def test_an_unchanged_entity_is_not_rewritten_for_its_expire_at(monitored:
 
 
 async def test_a_running_eager_bot_whose_entity_the_server_expired(
-    make_persistence: Factory, db: Any, monkeypatch: pytest.MonkeyPatch
+    make_persistence: Factory, db: Any
 ) -> None:
     """The TTL monitor deleted the documents (as it does, about once a minute, once expire_at
     has passed): the bot still holds the users; at the next write of each - changed or not, its
     expire_at is renewed - the whole entity is stored again with a new expire_at."""
-    import mongo_persistence._persistence.persistence as module
-    from mongo_persistence._storage.retention import expire_at
-
-    half_a_year_ago = dtm.datetime.now(UTC) - dtm.timedelta(days=181)
-    monkeypatch.setattr(module, "expire_at", lambda after: expire_at(after, half_a_year_ago))
-    persistence = make_persistence(expire_after={"users": "180d"})
+    earlier = make_persistence(expire_after={"users": "180d"})
     users = {1: {"name": "Ada", "visits": 1}, 2: {"name": "Bob"}, 3: {"name": "Cy"}}
     for user_id, data in users.items():
-        await persistence.update_user_data(user_id, data)
-    assert await make_persistence().get_user_data() == users
+        await earlier.update_user_data(user_id, data)
+    await earlier.flush()
+    # As if written half a year ago: their expire_at has passed.
+    passed = dtm.datetime.now(UTC) - dtm.timedelta(days=1)
+    await db["user_data"].update_many({}, {"$set": {"expire_at": passed}})
+    persistence = make_persistence(expire_after={"users": "180d"})
+    assert await persistence.get_user_data() == users
     await db["user_data"].delete_many({})  # what the server's TTL monitor does
-    monkeypatch.setattr(module, "expire_at", expire_at)  # today
 
     users[1]["visits"] = 2
     await persistence.update_user_data(1, users[1])  # changed

@@ -13,6 +13,7 @@ import asyncio
 import datetime as dtm
 import logging
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -24,7 +25,8 @@ from typing import Any
 
 import pytest
 from bson import json_util
-from pymongo import AsyncMongoClient
+from click.testing import CliRunner
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.write_concern import WriteConcern
 from telegram import Update
 from telegram.ext import (
@@ -36,7 +38,7 @@ from telegram.ext import (
 )
 
 from mongo_persistence import MongoPersistence, PersistenceConnectionError
-from mongo_persistence._persistence.persistence import conversation_id
+from mongo_persistence._cli.cli import main as cli_main
 from scripts.local_server import LocalServer, free_port
 from tests.helpers.compare import assert_same
 from tests.helpers.servers import FAST_SELECTION_MS, disk_server, ensure_running, until_reachable
@@ -218,7 +220,10 @@ async def test_kept_writes_go_out_with_the_next_persistence_run(
     )
     assert failures == [None] * 4  # kept in the journal
     assert persistence.health().pending == 4
-    assert sorted(persistence.store.pending_entities()) == sorted(
+    journal = persistence.health().journal_path
+    assert journal is not None
+    kept = {json_util.loads(line)["entity"] for line in journal.read_text().splitlines()}
+    assert sorted(kept) == sorted(
         [
             "user_data[2]",
             "user_data[1]",
@@ -231,13 +236,11 @@ async def test_kept_writes_go_out_with_the_next_persistence_run(
     await until_reachable(persistence.database)
     # PTB calls update_bot_data in every run, changed or not: that run takes the kept writes along.
     await persistence.update_bot_data({})
-    assert persistence.store.pending_count == 0
+    assert persistence.health().pending == 0
     assert await raw.user_data.find_one({"_id": 1}) is None
     assert (await raw.user_data.find_one({"_id": 2}))["data"] == {"v": 2}
-    assert await raw.conversations.find_one({"_id": conversation_id("talk", (1, 1))}) is None
-    assert (await raw.conversations.find_one({"_id": conversation_id("talk", (2, 2))}))[
-        "state"
-    ] == 5
+    assert await raw.conversations.find_one({"_id": '["talk",1,1]'}) is None
+    assert (await raw.conversations.find_one({"_id": '["talk",2,2]'}))["state"] == 5
     await persistence.flush()
     assert persistence.last_recovery_file is None
 
@@ -274,7 +277,7 @@ async def test_the_newest_kept_write_wins(live: LocalServer, make: Factory, raw:
         persistence.update_user_data(6, {"v": "stored"}),  # back to what is stored
     )
     # one kept write per document: a newer one replaces the older
-    assert persistence.store.pending_count == 8
+    assert persistence.health().pending == 8
 
     live.start()
     await until_reachable(persistence.database)
@@ -383,7 +386,7 @@ async def test_a_timed_out_write_is_kept_and_retried(
         os.killpg(live.process.pid, signal.SIGCONT)
     await until_reachable(persistence.database)
     await persistence.update_bot_data({})  # the next run takes the kept write along
-    assert persistence.store.pending_count == 0
+    assert persistence.health().pending == 0
     await persistence.flush()
     assert (await raw.user_data.find_one({"_id": 1}))["data"] == {"v": "timed out"}
 
@@ -442,8 +445,16 @@ async def test_flush_while_unreachable_saves_a_recovery_file_that_restores(
     restarted = make()  # the next start replays the journal before loading
     assert (await restarted.get_user_data())[3] == {"v": "newer than the file"}
     assert not path.exists()
-    restored_again = await restarted.store.restore_recovery_file(str(copy))
-    assert restored_again[0] + restored_again[1] == 5
+    # The file restored again with the command: each record is restored or skipped (never lost).
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        cli_main,
+        ["recover", str(copy), "--uri", live.uri, "--database", raw.name],
+    )
+    assert result.exit_code == 0, result.output
+    counts = re.search(r"Restored (\d+), skipped (\d+)", result.output)
+    assert counts is not None, result.output
+    assert int(counts.group(1)) + int(counts.group(2)) == 5
     await restarted.flush()
 
     stored = await load(make)
@@ -469,7 +480,7 @@ async def test_flush_is_bounded_by_flush_timeout_not_by_server_selection(
 
     live.kill()
     stuck = asyncio.create_task(persistence.update_user_data(1, {"v": "in flight"}))
-    while not persistence.store.unsaved_entries():
+    while not persistence.health().unsaved:
         await asyncio.sleep(0)
     # A hang guard, not a timing assertion: far above flush_timeout, far below server selection.
     await asyncio.wait_for(persistence.flush(), timeout=120)
@@ -597,12 +608,43 @@ async def test_start_with_a_malformed_uri_fails_with_one_clear_error(uri: str) -
     assert PASSWORD not in shown
 
 
-def test_the_write_concern_is_used_for_every_collection(make: Factory) -> None:
-    persistence = make(write_concern=WriteConcern(w="majority", j=True))
-    for kind in ("user_data", "chat_data", "bot_data", "conversations", "callback_data"):
-        assert persistence.store.collection(kind).write_concern == WriteConcern(
-            w="majority", j=True
-        )
+class _WriteCommands(monitoring.CommandListener):
+    """The write concern of every write command a client sends, by collection."""
+
+    def __init__(self) -> None:
+        self.concerns: dict[str, Any] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("insert", "update", "delete"):
+            self.concerns[event.command[event.command_name]] = event.command.get("writeConcern")
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_the_write_concern_is_used_for_every_collection(make: Factory) -> None:
+    listener = _WriteCommands()
+    persistence = make(
+        write_concern=WriteConcern(w="majority", j=True),
+        client_kwargs={
+            "serverSelectionTimeoutMS": FAST_SELECTION_MS,
+            "event_listeners": [listener],
+        },
+    )
+    await persistence.get_user_data()
+    await asyncio.gather(
+        persistence.update_user_data(1, {"v": 1}),
+        persistence.update_chat_data(1, {"v": 1}),
+        persistence.update_bot_data({"v": 1}),
+        persistence.update_conversation("talk", (1,), 1),
+        persistence.update_callback_data(([("k", 1.0, {"b": 1})], {})),
+    )
+    await persistence.flush()
+    kinds = ("user_data", "chat_data", "bot_data", "conversations", "callback_data")
+    assert listener.concerns == {kind: {"w": "majority", "j": True} for kind in kinds}
 
 
 # ============================================================================ issue 10
@@ -719,7 +761,7 @@ async def test_flush_with_a_hung_server_returns_within_flush_timeout_and_a_const
     _stop(live)
     try:
         stuck = asyncio.create_task(persistence.update_user_data(1, {"v": 2}))
-        while not persistence.store.unsaved_entries():
+        while not persistence.health().unsaved:
             await asyncio.sleep(0)
         loop = asyncio.get_running_loop()
         started = loop.time()

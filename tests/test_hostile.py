@@ -24,13 +24,12 @@ import pytest
 
 from mongo_persistence import (
     BadDocumentError,
-    Codec,
     DecodingError,
     MongoPersistence,
     PersistenceWriteError,
     TypeCodec,
 )
-from mongo_persistence._codec.codec import MAX_DECODE_DEPTH
+from mongo_persistence._codec.codec import MAX_DECODE_DEPTH, Codec
 from mongo_persistence._util.logs import LOG_LINE_MAX
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]

@@ -37,7 +37,6 @@ from telegram.ext import (
 
 from mongo_persistence import MongoPersistence, UnstorableJobError
 from mongo_persistence._cli.cli import main as cli_main
-from mongo_persistence._persistence.jobs import resolve_callback
 from scripts.local_server import LocalServer
 from tests.helpers.servers import FAST_SELECTION_MS, disk_server, ensure_running
 from tests.ptb_offline import OfflineRequest, build_application, message_update
@@ -139,14 +138,18 @@ def _clear_runs() -> Iterator[None]:
 Boot = Callable[..., contextlib.AbstractAsyncContextManager[App]]
 
 
+def _persistence(app: App) -> MongoPersistence[Any, Any, Any]:
+    assert isinstance(app.persistence, MongoPersistence)
+    return app.persistence
+
+
 async def settle(app: App) -> None:
-    """Waits until every job document write of the application is acknowledged."""
-    job_store = app.persistence._job_store  # type: ignore[union-attr]
-    deadline = time.monotonic() + DEADLINE
-    while job_store._tasks:
-        left = deadline - time.monotonic()
-        assert left > 0, "job writes still running at the deadline"
-        await asyncio.wait(set(job_store._tasks), timeout=left)
+    """Waits until every job document write of the application is acknowledged (health())."""
+    persistence = _persistence(app)
+    # One turn of the event loop: the job store's write tasks (created by the scheduler's calls)
+    # hand their writes over; from then on health() counts them until they are acknowledged.
+    await asyncio.sleep(0)
+    await until(lambda: persistence.health().unsaved == 0)
 
 
 def on_missed(event: JobExecutionEvent) -> None:
@@ -162,6 +165,7 @@ def boot(make_persistence: Callable[..., MongoPersistence[Any, Any, Any]]) -> Bo
         store_jobs: bool = True,
         setup: Callable[[App], Any] | None = None,
         post_init: Callable[[App], Any] | None = None,
+        settle_at_exit: bool = True,
         **kwargs: Any,
     ) -> AsyncIterator[App]:
         persistence = make_persistence(**kwargs)
@@ -178,7 +182,7 @@ def boot(make_persistence: Callable[..., MongoPersistence[Any, Any, Any]]) -> Bo
         await app.start()
         try:
             yield app
-            if store_jobs:
+            if store_jobs and settle_at_exit:
                 await settle(app)
         finally:
             if app.running:
@@ -604,19 +608,29 @@ async def test_replacing_a_job_by_an_unstorable_one_fails_and_keeps_the_old_one(
         assert await db.jobs.count_documents({}) == 1
 
 
-def test_callbacks_are_only_looked_up_among_imported_modules() -> None:
-    assert resolve_callback("tests.test_jobs:record") is record
-    assert resolve_callback("tests.test_jobs:Holder.static_callback") is Holder.static_callback
-    for ref in (
-        "not_imported_module_xyz:callback",
-        "tests.test_jobs:missing",
-        "os:system",  # imported, but not an async function
-        "tests.test_jobs:__dict__",
-        "no-colon",
-    ):
-        with pytest.raises(LookupError):
-            resolve_callback(ref)
+async def test_callbacks_are_only_looked_up_among_imported_modules(boot: Boot, db: Any) -> None:
+    async with boot() as app:
+        jq(app).run_once(record, 3600, name="model")
+    model = await db.jobs.find_one({"name": "model"})
+    refs = {
+        "static": "tests.test_jobs:Holder.static_callback",
+        "not imported": "not_imported_module_xyz:callback",
+        "missing": "tests.test_jobs:missing",
+        "not async": "os:system",  # imported, but not an async function
+        "not a function": "tests.test_jobs:__dict__",
+        "no colon": "no-colon",
+    }
+    await db.jobs.insert_many(
+        [
+            {**model, "_id": f"id {name}", "name": name, "callback": ref}
+            for name, ref in refs.items()
+        ]
+    )
+    async with boot() as app:
+        scheduled = {job.name: job.callback for job in jq(app).jobs()}
+    assert scheduled == {"model": record, "static": Holder.static_callback}
     assert "not_imported_module_xyz" not in sys.modules
+    assert await db.jobs.count_documents({}) == len(refs) + 1  # the others stay stored
 
 
 async def test_unencodable_data_fails_when_scheduled(boot: Boot, db: Any) -> None:
@@ -743,14 +757,16 @@ async def test_jobs_added_and_removed_during_an_outage_are_saved(
             gone = queue.run_once(record, 3600, name="removed-during-outage")
             ticker = queue.run_repeating(record, 0.1, name="ticker")
             await settle(app)
-            store = app.persistence.store  # type: ignore[union-attr]
+            persistence = _persistence(app)
 
             outage_server.kill()
             queue.run_daily(record, dtm.time(12, 0), name="added-during-outage", data=[SECRET])
             gone.schedule_removal()
             ticks = len(runs_of("ticker"))
             # the loop is not blocked: the ticker keeps running while the writes fail
-            await until(lambda: len(runs_of("ticker")) >= ticks + 5 and store.pending_count >= 2)
+            await until(
+                lambda: len(runs_of("ticker")) >= ticks + 5 and persistence.health().pending >= 2
+            )
             ticker.schedule_removal()
             outage_server.start()
             await settle(app)  # re-sent until MongoDB is back
@@ -781,22 +797,22 @@ async def test_jobs_unsaved_at_a_shutdown_during_an_outage_go_to_the_recovery_fi
         outage_server.uri, serverSelectionTimeoutMS=5000
     )
     try:
-        async with boot(**options) as app:
+        async with boot(settle_at_exit=False, **options) as app:
             jq(app).run_once(record, 3600, name="old")
             await settle(app)
             outage_server.kill()
             jq(app).run_once(record, 3600, name="new", data={"n": 1})
             jq(app).get_jobs_by_name("old")[0].schedule_removal()
-            app.persistence._job_store._tasks.clear()  # type: ignore[union-attr]  # no settle
         files = list(tmp_path.iterdir())
         assert len(files) == 1
         outage_server.start()
-        persistence = MongoPersistence(outage_server.uri, database=db_name)
-        try:
-            # the two jobs, and bot_data (written by every persistence run)
-            assert await persistence.store.restore_recovery_file(files[0]) == (3, 0)
-        finally:
-            await persistence.flush()
+        result = await asyncio.to_thread(
+            CliRunner().invoke,
+            cli_main,
+            ["recover", str(files[0]), "--uri", outage_server.uri, "-d", db_name],
+        )
+        # the two jobs, and bot_data (written by every persistence run)
+        assert "Restored 3, skipped 0" in result.output, result.output
         async with boot(**options) as app:
             assert [(job.name, job.data) for job in jq(app).jobs()] == [("new", {"n": 1})]
     finally:
@@ -916,7 +932,9 @@ async def wait_for_beep(_: App, request: OfflineRequest) -> None:
 
 
 async def wait_until_no_jobs_stored(app: App, _: OfflineRequest) -> None:
-    collection = app.persistence.store.collection("jobs")  # type: ignore[union-attr]
+    persistence = _persistence(app)
+    namespace = persistence.namespace
+    collection = persistence.database[f"{namespace}.jobs" if namespace else "jobs"]
     deadline = time.monotonic() + DEADLINE
     while await collection.count_documents({}):
         assert time.monotonic() < deadline, "the missed timer is still stored"

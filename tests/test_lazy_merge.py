@@ -7,7 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pymongo import MongoClient
+from pymongo.write_concern import WriteConcern
+
 from mongo_persistence import MongoPersistence
+from tests.helpers.servers import FAST_SELECTION_MS, disk_server
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
 
@@ -47,33 +51,32 @@ async def test_unloaded_entity_with_non_path_keys_is_read_then_merged(
     assert await make_persistence().get_user_data() == {7: {1: "one", "a.b": "dotted", 2: "two"}}
 
 
-async def test_a_kept_merge_goes_to_the_recovery_file_and_restores_as_a_merge(
-    make_persistence: Factory, db: Any, tmp_path: Path
+async def test_a_kept_merge_goes_to_the_journal_and_is_replayed_as_a_merge(
+    tmp_path: Path,
 ) -> None:
-    await db.user_data.insert_one({"_id": 9, "data": {"name": "Bo", "visits": 1}})
-    unreachable = make_persistence(
-        target="mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200",
-        lazy=True,
-        flush_timeout=0.3,
-        recovery_dir=tmp_path,
-    )
-    # the store would check the server first: skip straight to writing
-    unreachable.store._ready = None
-    unreachable.store.ensure_ready = _noop  # type: ignore[method-assign]
-    await unreachable.update_user_data(9, {"visits": 2})  # kept in the journal
-    assert unreachable.health().pending == 1
-    await unreachable.flush()
-    path = unreachable.last_recovery_file
-    assert path is not None
-    (record,) = [json.loads(line) for line in path.read_text().splitlines()]
-    assert record["op"] == "merge"
+    server = disk_server(tmp_path / "server")
+    try:
+        uri = f"{server.uri}?serverSelectionTimeoutMS={FAST_SELECTION_MS}"
+        with MongoClient(server.uri, serverSelectionTimeoutMS=5000) as client:
+            users = client.lazy.get_collection("user_data", write_concern=WriteConcern(j=True))
+            users.insert_one({"_id": 9, "data": {"name": "Bo", "visits": 1}})  # on disk
+        persistence = MongoPersistence(
+            uri, database="lazy", lazy=True, flush_timeout=0.3, recovery_dir=tmp_path / "journal"
+        )
+        assert await persistence.get_user_data() == {}
+        server.kill()
+        await persistence.update_user_data(9, {"visits": 2})  # kept in the journal
+        assert persistence.health().pending == 1
+        await persistence.flush()
+        path = persistence.last_recovery_file
+        assert path is not None
+        (record,) = [json.loads(line) for line in path.read_text().splitlines()]
+        assert record["op"] == "merge"
 
-    restorer = make_persistence()
-    restored, skipped = await restorer.store.restore_recovery_file(path)
-    assert (restored, skipped) == (1, 0)
-    assert (await db.user_data.find_one({"_id": 9}))["data"] == {"name": "Bo", "visits": 2}
-    await restorer.flush()
-
-
-async def _noop() -> None:
-    return None
+        server.start()
+        restarted = MongoPersistence(uri, database="lazy", recovery_dir=tmp_path / "journal")
+        assert await restarted.get_user_data() == {9: {"name": "Bo", "visits": 2}}
+        assert not path.exists()  # replayed at the start, before loading
+        await restarted.flush()
+    finally:
+        server.kill()

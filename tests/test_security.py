@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from bson import Binary
 from click.testing import CliRunner
-from pymongo import AsyncMongoClient
 from pymongo.write_concern import WriteConcern
 from telegram.warnings import PTBUserWarning
 
@@ -23,15 +22,15 @@ from mongo_persistence import (
     EncodingError,
     MongoPersistence,
     PersistenceConnectionError,
-    redact_uri,
 )
 from mongo_persistence._cli.cli import main as cli_main
-from mongo_persistence._util.uri import redact_text
+from mongo_persistence._util.uri import redact_text, redact_uri
 from scripts.local_server import LocalServer
 from tests.helpers.compare import assert_same
 from tests.helpers.servers import (
     FAST_SELECTION_MS,
     auth_server,
+    disk_server,
     ensure_running,
     until_reachable,
     with_credentials,
@@ -206,10 +205,13 @@ async def test_credentials_never_leak_when_the_server_goes_away(
     assert not leaks(caplog.text)
 
     secured.start()
-    restorer = MongoPersistence(uri, database="secured", update_interval=3600)
+    # The next start replays the journal it finds in its recovery_dir, before loading.
+    restorer = MongoPersistence(
+        uri, database="secured", update_interval=3600, recovery_dir=tmp_path
+    )
     await until_reachable(restorer.database)
-    assert await restorer.store.restore_recovery_file(persistence.last_recovery_file) == (1, 0)
     assert await restorer.get_user_data() == {1: {"v": 1}, 2: {"v": 2}}
+    assert not persistence.last_recovery_file.exists()
     await restorer.database.client.drop_database("secured")
     await restorer.flush()
 
@@ -345,36 +347,40 @@ async def test_namespaces_isolate_bots_completely(
 
 
 async def test_a_recovery_file_is_only_restored_into_its_own_namespace(
-    make_persistence: Factory, db: Any, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    closed = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"
-    persistence = make_persistence(namespace="bot_a", flush_timeout=0, recovery_dir=tmp_path)
-    await persistence.get_user_data()
-    # point the store at a server that is not there: the write fails and is kept
-    unreachable: AsyncMongoClient[Any] = AsyncMongoClient(closed)
-    persistence.store._collections = {
-        kind: unreachable["x"][f"bot_a.{kind}"] for kind in persistence.store._collections
-    }
-    await persistence.update_user_data(1, {"v": 1})  # kept in the journal
-    await persistence.flush()
-    await unreachable.close()
-    path = persistence.last_recovery_file
-    assert path is not None
+    server = disk_server(tmp_path / "server")
+    try:
+        uri = f"{server.uri}?serverSelectionTimeoutMS={FAST_SELECTION_MS}"
+        persistence = MongoPersistence(
+            uri, database="ns", namespace="bot_a", flush_timeout=0, recovery_dir=tmp_path / "a"
+        )
+        await persistence.get_user_data()
+        server.kill()  # the write fails and is kept in the journal
+        await persistence.update_user_data(1, {"v": 1})
+        await persistence.flush()
+        path = persistence.last_recovery_file
+        assert path is not None
+        server.start()
 
-    wrong = make_persistence(namespace="bot_b")
-    with pytest.raises(ValueError, match="namespace 'bot_a'"):
-        await wrong.store.restore_recovery_file(path)
-    assert await wrong.get_user_data() == {}
-    await wrong.flush()
-    right = make_persistence(namespace="bot_a")
-    assert await right.store.restore_recovery_file(path) == (1, 0)
-    assert await right.get_user_data() == {1: {"v": 1}}
-    await right.flush()
-    # on purpose, into another namespace
-    moved = make_persistence(namespace="bot_c")
-    assert await moved.store.restore_recovery_file(path, check_namespace=False) == (1, 0)
-    assert await moved.get_user_data() == {1: {"v": 1}}
-    await moved.flush()
+        async def recover(namespace: str) -> Any:
+            args = ["recover", str(path), "--uri", server.uri, "--database", "ns"]
+            return await asyncio.to_thread(
+                CliRunner().invoke, cli_main, [*args, "--namespace", namespace]
+            )
+
+        wrong = await recover("bot_b")
+        assert wrong.exit_code == 1 and "namespace 'bot_a'" in wrong.output, wrong.output
+        other = MongoPersistence(server.uri, database="ns", namespace="bot_b")
+        assert await other.get_user_data() == {}
+        await other.flush()
+        right = await recover("bot_a")
+        assert right.exit_code == 0 and "Restored 1, skipped 0" in right.output, right.output
+        mine = MongoPersistence(server.uri, database="ns", namespace="bot_a")
+        assert await mine.get_user_data() == {1: {"v": 1}}
+        await mine.flush()
+    finally:
+        server.kill()
 
 
 @pytest.mark.parametrize("password", ["a", "e", "t", "1", "admin", "MongoDB", "alice", "%61"])

@@ -16,283 +16,44 @@ callback is missing stays in MongoDB, is reported once and is not run.
 from __future__ import annotations
 
 import asyncio
-import datetime as dtm
-import inspect
-import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.job import Job as APSJob
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.combining import AndTrigger, OrTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from bson.errors import InvalidDocument
 from telegram.ext import ConversationHandler, Job, JobQueue
 
-from mongo_persistence._codec.codec import resolve_name
 from mongo_persistence._errors import (
     DecodingError,
     DocumentTooLargeError,
     EncodingError,
-    MongoPersistenceError,
     PersistenceWriteError,
     UnstorableJobError,
 )
-from mongo_persistence._storage.store import Entry
-from mongo_persistence._storage.tracker import digest_fields
+from mongo_persistence._persistence.job_documents import (
+    FORMAT_VERSION,
+    JOBS,
+    callback_ref,
+    decode_trigger,
+    encode_date,
+    encode_trigger,
+    job_options,
+    resolve_callback,
+)
+from mongo_persistence._storage.entity import EntityRef
+from mongo_persistence._storage.tracker import Entry, digest_fields
 from mongo_persistence._util.logs import get_logger
 
 if TYPE_CHECKING:
     from mongo_persistence._persistence.persistence import MongoPersistence
 
-__all__ = [
-    "JOBS",
-    "MongoJobStore",
-    "UnstorableJobError",
-    "callback_ref",
-    "decode_trigger",
-    "encode_trigger",
-    "resolve_callback",
-]
-
 _LOGGER = get_logger(__name__)
 
-JOBS: Final = "jobs"
-"""The kind (collection name without namespace) of the job documents."""
-
-FORMAT_VERSION: Final = 1
-"""The ``v`` field of a job document."""
-
-_UTC: Final = dtm.timezone.utc
-_CRON_FIELDS: Final = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
-_OFFSET = re.compile(r"^([+-])(\d\d):(\d\d)(?::(\d\d))?$")
 _RETRY_FIRST: Final = 0.5
 _RETRY_MAX: Final = 30.0
 
 
-# ====================================================================== callbacks
-def resolve_callback(ref: str) -> Callable[..., Any]:
-    """Finds the async function ``module:qualname`` among the modules already imported.
-
-    The codec's rule (:func:`resolve_name`): nothing is ever imported and
-    no code runs, so a crafted document cannot make the bot load code.
-
-    Args:
-        ref (:obj:`str`): ``module:qualname``.
-
-    Returns:
-        The callable.
-
-    Raises:
-        :class:`LookupError`: The module is not imported, or has no such async function.
-    """
-    obj = resolve_name(ref)
-    if isinstance(obj, staticmethod):  # read from the class __dict__, not through the descriptor
-        obj = obj.__func__
-    if not inspect.iscoroutinefunction(obj):
-        # PTB awaits job callbacks: only an ``async def`` can be one (this also keeps a crafted
-        # document from naming a plain function such as os.system).
-        raise LookupError(f"{ref!r} is not an async function")
-    return obj
-
-
-def callback_ref(callback: object, name: str | None = None) -> str:
-    """The ``module:qualname`` reference of a job callback, checked to find that same callback.
-
-    Args:
-        callback: The callback.
-        name (:obj:`str`, optional): The job's name, for the error message.
-
-    Raises:
-        :class:`UnstorableJobError`: The callback cannot be found again by its name (a lambda,
-            a nested function, a bound method, a ``functools.partial``...).
-    """
-    qualname = getattr(callback, "__qualname__", None)
-    module = getattr(callback, "__module__", None)
-    shown = qualname or type(callback).__qualname__
-    if not isinstance(qualname, str) or not isinstance(module, str):
-        raise UnstorableJobError(
-            name,
-            f"its callback {shown!r} has no module-level name (a callable object or a "
-            "functools.partial?); use a function defined at the top level of a module",
-        )
-    if "<lambda>" in qualname:
-        raise UnstorableJobError(
-            name, f"its callback {qualname!r} is a lambda; use a function defined at module level"
-        )
-    if "<locals>" in qualname:
-        raise UnstorableJobError(
-            name,
-            f"its callback {qualname!r} is a nested function; define it at module level and "
-            "pass what it needs in the job's data",
-        )
-    ref = f"{module}:{qualname}"
-    try:
-        found = resolve_callback(ref)
-    except LookupError as exc:
-        raise UnstorableJobError(
-            name, f"its callback cannot be found again as {ref!r}: {exc}"
-        ) from None
-    if found is not callback:
-        kind = "a bound method" if hasattr(callback, "__self__") else "not the object of that name"
-        raise UnstorableJobError(
-            name,
-            f"its callback is {kind}: {ref!r} names another object; use a plain module-level "
-            "function (or a staticmethod)",
-        )
-    return ref
-
-
-# ====================================================================== timezones and dates
-def _encode_tz(tz: dtm.tzinfo | None, name: str | None) -> str | None:
-    if tz is None:
-        return None
-    key = getattr(tz, "key", None)  # zoneinfo.ZoneInfo
-    if isinstance(key, str):
-        return key
-    zone = getattr(tz, "zone", None)  # pytz
-    if isinstance(zone, str):
-        return zone
-    if isinstance(tz, dtm.timezone):
-        offset = tz.utcoffset(None)
-        if not offset:
-            return "UTC"
-        sign = "-" if offset < dtm.timedelta(0) else "+"
-        seconds = int(abs(offset).total_seconds())
-        text = f"{sign}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
-        return text + (f":{seconds % 60:02d}" if seconds % 60 else "")
-    raise UnstorableJobError(name, f"its time zone {tz!r} has no name (use zoneinfo.ZoneInfo)")
-
-
-def _decode_tz(value: Any) -> dtm.tzinfo | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"the time zone {value!r} is not a string")
-    if value == "UTC":
-        return _UTC
-    match = _OFFSET.match(value)
-    if match:
-        sign, hours, minutes, seconds = match.groups()
-        delta = dtm.timedelta(hours=int(hours), minutes=int(minutes), seconds=int(seconds or 0))
-        return dtm.timezone(-delta if sign == "-" else delta)
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
-
-
-def _encode_date(value: dtm.datetime | None) -> dtm.datetime | None:
-    """A BSON date: UTC, milliseconds (what BSON keeps)."""
-    if value is None:
-        return None
-    value = value.astimezone(_UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
-def _decode_date(value: Any, tz: dtm.tzinfo | None) -> dtm.datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, dtm.datetime):
-        raise ValueError(f"{value!r} is not a date")
-    aware: dtm.datetime = value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
-    return aware.astimezone(tz or _UTC)
-
-
-# ====================================================================== triggers
-def encode_trigger(trigger: BaseTrigger, name: str | None = None) -> dict[str, Any]:
-    """The plain fields of an APScheduler trigger (date, interval, cron, and/or of those).
-
-    Args:
-        trigger: The trigger.
-        name (:obj:`str`, optional): The job's name, for the error message.
-
-    Raises:
-        :class:`UnstorableJobError`: Another kind of trigger.
-    """
-    if isinstance(trigger, DateTrigger):
-        run_date = trigger.run_date
-        return {
-            "type": "date",
-            "run_date": _encode_date(run_date),
-            "timezone": _encode_tz(run_date.tzinfo, name),
-        }
-    if isinstance(trigger, IntervalTrigger):
-        return {
-            "type": "interval",
-            "seconds": float(trigger.interval_length),
-            "start_date": _encode_date(trigger.start_date),
-            "end_date": _encode_date(trigger.end_date),
-            "timezone": _encode_tz(trigger.timezone, name),
-            "jitter": trigger.jitter,
-        }
-    if isinstance(trigger, CronTrigger):
-        # The fields the trigger was given; None for the ones CronTrigger fills in itself.
-        fields = {field.name: None if field.is_default else str(field) for field in trigger.fields}
-        return {
-            "type": "cron",
-            **{key: fields[key] for key in _CRON_FIELDS},
-            "start_date": _encode_date(trigger.start_date),
-            "end_date": _encode_date(trigger.end_date),
-            "timezone": _encode_tz(trigger.timezone, name),
-            "jitter": trigger.jitter,
-        }
-    if isinstance(trigger, AndTrigger | OrTrigger):
-        return {
-            "type": "and" if isinstance(trigger, AndTrigger) else "or",
-            "triggers": [encode_trigger(sub, name) for sub in trigger.triggers],
-            "jitter": trigger.jitter,
-        }
-    raise UnstorableJobError(
-        name,
-        f"its trigger {type(trigger).__qualname__} is not one of date, interval, cron, and/or",
-    )
-
-
-def decode_trigger(doc: Any) -> BaseTrigger:
-    """Rebuilds a trigger from the fields written by :func:`encode_trigger`.
-
-    Raises:
-        :class:`ValueError`: The fields do not describe a trigger.
-    """
-    if not isinstance(doc, dict):
-        raise ValueError("the trigger is not a document")
-    kind = doc.get("type")
-    if kind in ("and", "or"):
-        triggers = [decode_trigger(sub) for sub in doc.get("triggers", [])]
-        cls = AndTrigger if kind == "and" else OrTrigger
-        return cls(triggers, jitter=doc.get("jitter"))
-    tz = _decode_tz(doc.get("timezone"))
-    if kind == "date":
-        return DateTrigger(run_date=_decode_date(doc["run_date"], tz), timezone=tz or _UTC)
-    if kind == "interval":
-        return IntervalTrigger(
-            seconds=float(doc["seconds"]),
-            start_date=_decode_date(doc.get("start_date"), tz),
-            end_date=_decode_date(doc.get("end_date"), tz),
-            timezone=tz or _UTC,
-            jitter=doc.get("jitter"),
-        )
-    if kind == "cron":
-        fields = {key: doc[key] for key in _CRON_FIELDS if doc.get(key) is not None}
-        if not all(isinstance(value, str) for value in fields.values()):
-            raise ValueError("the cron fields must be strings")
-        return CronTrigger(
-            **fields,
-            start_date=_decode_date(doc.get("start_date"), tz),
-            end_date=_decode_date(doc.get("end_date"), tz),
-            timezone=tz or _UTC,
-            jitter=doc.get("jitter"),
-        )
-    raise ValueError(f"unknown trigger type {kind!r}")
-
-
-# ====================================================================== the job store
 def _ptb_job(job: APSJob) -> Job[Any] | None:
     """The :class:`telegram.ext.Job` of an APScheduler job made by a JobQueue, else None."""
     args = job.args
@@ -351,12 +112,12 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
         if job.kwargs:
             raise UnstorableJobError(name, "keyword arguments for the callback cannot be stored")
         codec, bot = self._persistence.codec, self._persistence.bot
-        entity = f"jobs[{name!r}]"
+        entity = EntityRef.job(job.id, name).label
         return {
             "name": name,
             "callback": callback_ref(ptb_job.callback, name),
             "trigger": encode_trigger(job.trigger, name),
-            "next_run_time": _encode_date(job.next_run_time),
+            "next_run_time": encode_date(job.next_run_time),
             "chat_id": ptb_job.chat_id,
             "user_id": ptb_job.user_id,
             "data": codec.encode(ptb_job.data, bot=bot, entity=f"{entity}.data"),
@@ -368,7 +129,8 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
         }
 
     def _entry(self, job: APSJob, fields: dict[str, Any]) -> Entry:
-        entity = f"jobs[{fields['name']!r}]"
+        ref = EntityRef.job(job.id, fields["name"])
+        entity = ref.label
         try:
             digests, size = digest_fields(fields)
         except (InvalidDocument, UnicodeEncodeError, OverflowError) as exc:
@@ -377,7 +139,7 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
             ) from None
         if size > self._store.max_bson_size:
             raise DocumentTooLargeError(entity, size, self._store.max_bson_size)
-        return Entry(JOBS, job.id, entity, fields, digests, diffable=False, field_name="")
+        return Entry(JOBS, ref.doc_id, entity, fields, digests, diffable=False, field_name="")
 
     # ------------------------------------------------------------------ BaseJobStore
     def start(self, scheduler: Any, alias: str) -> None:
@@ -444,7 +206,8 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
         if job_id in self._transient:
             self._transient.discard(job_id)
             return
-        self._submit(Entry(JOBS, job_id, f"jobs[{job.name!r}]", None, None))
+        ref = EntityRef.job(job_id, job.name)
+        self._submit(Entry(ref.collection, ref.doc_id, ref.label, None, None))
 
     def remove_all_jobs(self) -> None:
         """Removes every scheduled job and deletes their documents.
@@ -557,35 +320,25 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
             :class:`LookupError`: The callback is not among the imported modules.
             :class:`mongo_persistence.DecodingError`: The document cannot be read.
         """
-        entity = f"jobs[{doc.get('name')!r}]"
+        entity = EntityRef.of_document(JOBS, doc).label
         callback = resolve_callback(str(doc.get("callback")))
         try:
             trigger = decode_trigger(doc.get("trigger"))
-            tz = getattr(trigger, "timezone", None)
-            next_run_time = _decode_date(doc.get("next_run_time"), tz)
-            name, chat_id, user_id = doc.get("name"), doc.get("chat_id"), doc.get("user_id")
-            grace, executor = doc.get("misfire_grace_time"), doc.get("executor", "default")
-            if not isinstance(doc["_id"], str) or not isinstance(name, str | None):
-                raise ValueError("the _id and the name must be strings")
-            for value in (chat_id, user_id, grace):
-                if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                    raise ValueError(f"{value!r} is not an integer")
-            if executor != "default":
-                self._scheduler_of_queue()._lookup_executor(executor)  # noqa: SLF001 - KeyError
-            options = {
-                "misfire_grace_time": grace,
-                "coalesce": bool(doc.get("coalesce", True)),
-                "max_instances": int(doc.get("max_instances", 1)),
-                "next_run_time": next_run_time,
-                "executor": executor,
-            }
+            options = job_options(doc, trigger)
+            if options["executor"] != "default":
+                # KeyError for an unknown executor
+                self._scheduler_of_queue()._lookup_executor(options["executor"])  # noqa: SLF001
         except (ValueError, TypeError, KeyError) as exc:
             raise DecodingError(entity, "", f"not a valid job document: {exc}") from None
         data = self._persistence.codec.decode(
             doc.get("data"), bot=self._persistence.bot, entity=f"{entity}.data"
         )
         ptb_job: Job[Any] = Job(
-            callback=callback, data=data, name=name, chat_id=chat_id, user_id=user_id
+            callback=callback,
+            data=data,
+            name=doc.get("name"),
+            chat_id=doc.get("chat_id"),
+            user_id=doc.get("user_id"),
         )
         return {
             "func": type(self._job_queue).job_callback,
@@ -600,70 +353,11 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
         return self._job_queue.scheduler
 
     @property
+    def store(self) -> Any:
+        """The persistence's store (:class:`~mongo_persistence._storage.store.MongoStore`)."""
+        return self._store
+
+    @property
     def job_queue(self) -> JobQueue[Any]:
         """The job queue whose jobs this store holds."""
         return self._job_queue
-
-
-def _reason(exc: Exception) -> str:
-    """Why a stored job cannot be scheduled, without any of its data."""
-    if isinstance(exc, DecodingError):
-        if exc.entity.endswith(".data"):
-            return f"its data cannot be decoded (at {exc.path or 'the top level'})"
-        return exc.reason
-    if isinstance(exc, LookupError):
-        return str(exc)
-    return f"APScheduler refused it ({type(exc).__name__})"
-
-
-async def restore_jobs(
-    persistence: MongoPersistence[Any, Any, Any], job_queue: JobQueue[Any]
-) -> MongoJobStore:
-    """Installs a :class:`MongoJobStore` and schedules the stored jobs again.
-
-    See :meth:`mongo_persistence.MongoPersistence.store_jobs`.
-    """
-    scheduler = job_queue.scheduler
-    if scheduler.running:
-        raise RuntimeError(
-            "store_jobs() must run before the JobQueue starts: pass it to "
-            "ApplicationBuilder.post_init(), or await it between application.initialize() and "
-            "application.start()"
-        )
-    previous = persistence._job_store  # noqa: SLF001 - the persistence's own helper
-    if previous is not None and previous.job_queue is job_queue:
-        # The same application set up again (after a shutdown): reload from MongoDB.
-        scheduler.remove_jobstore("default", shutdown=False)
-    job_store = MongoJobStore(persistence, job_queue)
-    try:
-        scheduler.add_jobstore(job_store, "default")
-    except ValueError:
-        raise RuntimeError(
-            "The JobQueue's scheduler already has a 'default' job store; store_jobs() installs "
-            "its own one there"
-        ) from None
-    store = persistence.store
-    pending = {job.id for job in scheduler.get_jobs()}  # added before: the code's version wins
-    restored = 0
-    async for doc in store.iter_documents(JOBS):
-        fields = {k: v for k, v in doc.items() if k not in ("_id", "updated_at")}
-        try:
-            kwargs = job_store.restore(doc)
-            if doc["_id"] in pending:
-                store.tracker.loaded(JOBS, doc["_id"], fields)
-                continue
-            aps_job = scheduler.add_job(**kwargs, jobstore="default")
-        except (MongoPersistenceError, LookupError, ValueError, TypeError) as exc:
-            _LOGGER.warning(
-                "Stored job %r (callback %r) is not scheduled: %s. Its document stays in MongoDB.",
-                doc.get("name"),
-                doc.get("callback"),
-                _reason(exc),
-            )
-            continue
-        store.tracker.loaded(JOBS, doc["_id"], fields)
-        Job.from_aps_job(aps_job)
-        restored += 1
-    if restored:
-        _LOGGER.info("Restored %d job(s) from MongoDB", restored)
-    return job_store

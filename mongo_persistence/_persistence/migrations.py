@@ -10,16 +10,12 @@ every migration above its stored version runs in order, and the entity is writte
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any
 
 from bson import Int64
 
 from mongo_persistence._errors import MigrationError
-
-__all__ = ["MIGRATABLE_KINDS", "MigrationError", "Migrations"]
-
-MIGRATABLE_KINDS: Final = ("user_data", "chat_data", "bot_data")
-"""The kinds of data that can have migrations."""
+from mongo_persistence._storage.entity import MIGRATABLE_KINDS
 
 Migration = Callable[[Any], Any]
 

@@ -1,64 +1,66 @@
-"""The :class:`MongoPersistence` class: PTB's persistence contract mapped onto codec and store."""
+"""The :class:`MongoPersistence` class: PTB's persistence contract, delegated by layer.
+
+Construction and options: :mod:`~mongo_persistence._persistence.settings`; loading and bad
+documents: :mod:`~mongo_persistence._persistence.loading`; lazy loading and ``refresh``:
+:mod:`~mongo_persistence._persistence.syncing`; the shapes PTB hands over:
+:mod:`~mongo_persistence._persistence.shapes`; jobs: :mod:`~mongo_persistence._persistence.jobs`;
+all I/O: :mod:`~mongo_persistence._storage.store`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dtm
-import inspect
-import json
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-import pymongo
 from bson.errors import InvalidDocument
-from pymongo import AsyncMongoClient
-from pymongo.database import Database as SyncDatabase
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure
 from pymongo.write_concern import WriteConcern
 from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
 from telegram.warnings import PTBUserWarning
 
-from mongo_persistence._codec.codec import (
-    FORMAT_VERSION,
-    TAG,
-    Codec,
-    TypeCodec,
-    find_unencodable_text,
-    watching_interrupts,
+from mongo_persistence._codec.codec import FORMAT_VERSION, Codec, TypeCodec, find_unencodable_text
+from mongo_persistence._errors import BadDocumentError, DocumentTooLargeError, EncodingError
+from mongo_persistence._persistence.loading import Loader
+from mongo_persistence._persistence.settings import DEFAULT_DATABASE, Settings, open_store
+from mongo_persistence._persistence.shapes import (
+    CDCData,
+    ConversationDict,
+    callback_data_document,
+    callback_data_from,
+    conversation_key,
 )
-from mongo_persistence._codec.upgrade import needs_upgrade, upgrade_value
-from mongo_persistence._errors import (
-    BadDocumentError,
-    DecodingError,
-    DocumentTooLargeError,
-    EncodingError,
-    MigrationError,
-    PersistenceConnectionError,
-    PersistenceWriteError,
-)
-from mongo_persistence._persistence.migrations import Migrations
-from mongo_persistence._storage.retention import expire_at, parse_expire_after
-from mongo_persistence._storage.store import Entry, Health, MongoStore, short_error
+from mongo_persistence._persistence.syncing import Syncer
+from mongo_persistence._storage.entity import ConversationKey, EntityRef, conversation_id
+from mongo_persistence._storage.health import Health
+from mongo_persistence._storage.retention import expire_at
 from mongo_persistence._storage.tracker import (
     Digests,
+    Entry,
     digest_fields,
     document_size,
     entity_digests,
     path_safe,
 )
+from mongo_persistence._util.errors import short_error
 from mongo_persistence._util.logs import get_logger
-from mongo_persistence._util.names import check_database_name, check_namespace
-from mongo_persistence._util.uri import redact_text, redact_uri
 
 if TYPE_CHECKING:
     from telegram.ext import Application
 
     from mongo_persistence._persistence.jobs import MongoJobStore
 
-__all__ = ["DEFAULT_DATABASE", "MongoPersistence"]
+# Re-exported for the CLI, which imports them from here.
+__all__ = [
+    "DEFAULT_DATABASE",
+    "MongoPersistence",
+    "callback_data_from",
+    "conversation_id",
+    "conversation_key",
+]
 
 _LOGGER = get_logger(__name__)
 
@@ -70,149 +72,11 @@ _UD = TypeVar("_UD")
 _CD = TypeVar("_CD")
 _BD = TypeVar("_BD")
 
-# PTB's own aliases live in its private telegram.ext._utils.types: spelled out here (as ptbcontrib
-# does), so that a change of PTB's internals cannot break the import.
-ConversationKey: TypeAlias = tuple[int | str, ...]
-"""The key of a conversation: ``(chat_id, user_id)``, or fewer, per the handler's settings."""
-ConversationDict: TypeAlias = dict[ConversationKey, object]
-"""The states of a :class:`telegram.ext.ConversationHandler`, by conversation key."""
-CDCData: TypeAlias = tuple[list[tuple[str, float, dict[str, Any]]], dict[str, str]]
-"""The data of :attr:`telegram.ext.CallbackDataCache.persistence_data`: keyboards and queries."""
-
-DEFAULT_DATABASE: Final = "ptb_persistence"
-"""The database used when neither the URI nor :paramref:`MongoPersistence.database` names one."""
-
-_SKIPPED: Final = object()
-"""Stands for an entity whose document was skipped (``on_bad_document="skip"``)."""
-_BOT_DATA_ID: Final = "bot_data"
-_CALLBACK_DATA_ID: Final = "callback_data"
-
-
-def conversation_id(name: str, key: ConversationKey) -> str:
-    """The ``_id`` of a conversation document: ``'["name",chat_id,user_id]'`` (readable JSON)."""
-    return json.dumps([name, *key], separators=(",", ":"), ensure_ascii=False, default=repr)
-
 
 def _settled(task: asyncio.Future[None]) -> None:
     """Retrieves the outcome of a write whose caller may be gone (it was reported to it)."""
     if not task.cancelled():
         task.exception()
-
-
-def _new_instance(cls: Any) -> Any:
-    """An empty instance of a data class: ``cls()``, or ``cls.__new__(cls)`` if it needs arguments.
-
-    Only a signature that cannot be called without arguments falls back; a :class:`TypeError`
-    raised by the class's own ``__init__`` propagates (it is a bug of the bot to report).
-    """
-    try:
-        signature = inspect.signature(cls)
-    except (TypeError, ValueError):  # no signature to read (some built-in classes)
-        return cls()
-    try:
-        signature.bind()
-    except TypeError:  # an __init__ that needs arguments
-        return cls.__new__(cls)
-    return cls()
-
-
-def conversation_key(codec: Codec, doc: Any, where: str) -> ConversationKey:
-    """The key of a conversation document, checked: a list of ints and strings.
-
-    Args:
-        codec (:class:`mongo_persistence.Codec`): Decodes the key.
-        doc: The document.
-        where (:obj:`str`): Names the handler in errors, e.g. ``conversations['talk']``.
-
-    Raises:
-        :class:`mongo_persistence.DecodingError`: The key is not such a list.
-    """
-    entity = f"{where}[_id={doc.get('_id')!r}]"
-    raw = doc.get("key")
-    if not isinstance(raw, list):
-        raise DecodingError(entity, "['key']", "the key is not an array of ids")
-    key = tuple(codec.decode(raw, entity=entity))
-    if not all(type(part) in (int, str) for part in key):
-        raise DecodingError(entity, "['key']", "the key holds other values than ints and text")
-    return key
-
-
-def callback_data_from(data: Any) -> CDCData:
-    """PTB's callback data cache from the decoded ``data`` field, its shape checked."""
-    entity = "callback_data"
-    if not isinstance(data, dict) or set(data) != {"keyboards", "queries"}:
-        raise DecodingError(entity, "", "its 'data' field must hold 'keyboards' and 'queries'")
-    if not isinstance(data["keyboards"], list):
-        raise DecodingError(entity, "['keyboards']", "it is not an array")
-    keyboards = []
-    fields = {"keyboard", "access_time", "buttons"}
-    for index, keyboard in enumerate(data["keyboards"]):
-        path = f"['keyboards'][{index}]"
-        if not isinstance(keyboard, dict) or set(keyboard) != fields:
-            raise DecodingError(entity, path, f"a keyboard needs exactly {sorted(fields)}")
-        uuid, access_time, buttons = (keyboard[k] for k in ("keyboard", "access_time", "buttons"))
-        if not isinstance(uuid, str) or not isinstance(buttons, dict):
-            raise DecodingError(entity, path, "'keyboard' must be a string, 'buttons' a document")
-        if type(access_time) not in (int, float):
-            raise DecodingError(entity, f"{path}['access_time']", "it is not a number")
-        keyboards.append((uuid, float(access_time), buttons))
-    queries = data["queries"]
-    if not isinstance(queries, dict) or not all(isinstance(v, str) for v in queries.values()):
-        raise DecodingError(entity, "['queries']", "it must map query ids to keyboard ids")
-    return keyboards, dict(queries)
-
-
-def _is_scalar_class(cls: type) -> bool:
-    """Tells whether instances of a data class hold no keys nor attributes (int, complex...)."""
-    return not issubclass(cls, dict) and getattr(cls, "__dictoffset__", 0) == 0
-
-
-def _open_database(
-    target: Any, database: str | None, client_kwargs: dict[str, Any] | None
-) -> tuple[Any, Callable[[], Any] | None]:
-    """The database object of :paramref:`target`, and for a URI how to open it again."""
-    if isinstance(target, str):
-
-        def opener() -> Any:
-            client: AsyncMongoClient[Any] = AsyncMongoClient(
-                target, appname="mongo_persistence", **(client_kwargs or {})
-            )
-            default_db = client.get_default_database(default=DEFAULT_DATABASE).name
-            where = " in the connection string"
-            return client[database or check_database_name(default_db, where=where)]
-
-        try:
-            return opener(), opener
-        except (PyMongoError, ValueError, TypeError) as exc:
-            if isinstance(exc, ValueError) and "database name" in str(exc):
-                raise
-            raise PersistenceConnectionError(
-                f"Invalid MongoDB connection string {redact_uri(target)}: "
-                f"{redact_text(str(exc), target)}"
-            ) from None
-    # Checked on the class: clients and databases answer any attribute with a sub-object.
-    if hasattr(type(target), "get_database"):
-        return target.get_database(database or DEFAULT_DATABASE), None
-    if hasattr(type(target), "get_collection"):
-        return target, None
-    raise TypeError(
-        "MongoPersistence needs a MongoDB URI, an async client or an async database, "
-        f"not {type(target).__name__}"
-    )
-
-
-def _check_target(target: object, client_kwargs: dict[str, Any] | None) -> None:
-    """Refuses at once what would fail later: a synchronous client, ignored client_kwargs."""
-    if isinstance(target, pymongo.MongoClient | SyncDatabase):
-        raise TypeError(
-            f"MongoPersistence needs an async client: {type(target).__name__} is PyMongo's "
-            "synchronous API. Use pymongo.AsyncMongoClient (same arguments) instead."
-        )
-    if client_kwargs is not None and not isinstance(target, str):
-        raise TypeError(
-            "client_kwargs are only used when MongoPersistence creates the client from a URI; "
-            "pass these options to the client you hand in instead"
-        )
 
 
 class MongoPersistence(BasePersistence[UD, CD, BD]):
@@ -242,7 +106,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             :class:`pymongo.AsyncMongoClient`, a motor ``AsyncIOMotorClient``, a
             mongomock-motor client, or an async database object of one of them (never closed here).
         database (:obj:`str`, optional): The database name. Defaults to the URI's database, else
-            :data:`DEFAULT_DATABASE`. Ignored when :paramref:`target` is a database. 1 to 63
+            ``"ptb_persistence"``. Ignored when :paramref:`target` is a database. 1 to 63
             bytes, without spaces, NUL, a slash, a backslash or any of ``. "$*<>:|?``.
         namespace (:obj:`str`, optional): Prefix of the collection names (``<namespace>.user_data``
             ...), so that several bots share one database without seeing each other's data.
@@ -312,8 +176,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             mongomock-motor, whose ``bulk_write`` does not work with PyMongo's models.
 
     Attributes:
-        store (:class:`mongo_persistence._storage.store.MongoStore`): The I/O layer.
-        codec (:class:`mongo_persistence.Codec`): The value codec.
+        codec: The value codec (the classes of :paramref:`codecs` and the built-in ones).
+        database: The async database object holding the collections.
+        namespace (:obj:`str` | :obj:`None`): The prefix of the collection names.
         context_types (:class:`telegram.ext.ContextTypes`): The data classes.
         lazy (:obj:`bool`): Whether user and chat data are loaded lazily.
         refresh (:obj:`bool`): Whether entities are re-read on every update.
@@ -335,21 +200,15 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         "_handed_over",
         "_job_store",
         "_loaded",
-        "_loaded_chats",
-        "_loaded_users",
+        "_loader",
         "_migrated",
         "_migrations",
         "_scalar_kinds",
-        "bad_documents",
+        "_settings",
+        "_syncer",
         "codec",
         "context_types",
-        "expire_after",
-        "flush_timeout",
         "last_recovery_file",
-        "lazy",
-        "on_bad_document",
-        "recovery_dir",
-        "refresh",
         "store",
     )
 
@@ -426,65 +285,60 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         bulk_write: bool = True,
     ) -> None:
         super().__init__(store_data=store_data, update_interval=update_interval)
-        if on_bad_document not in ("raise", "skip"):
-            raise ValueError(f"on_bad_document must be 'raise' or 'skip', not {on_bad_document!r}")
-        self.on_bad_document = on_bad_document
-        self.bad_documents: dict[str, DecodingError] = {}
-        self._bad: set[tuple[str, Any]] = set()
-        self._migrations = Migrations(migrations)
-        # Entities whose migrated data is written back by the loader that read them.
-        self._migrated: set[tuple[str, Any]] = set()
-        self.expire_after = parse_expire_after(expire_after)
-        namespace = check_namespace(namespace)
-        if database is not None:
-            check_database_name(database)
-        _check_target(target, client_kwargs)
-        if pickle_fallback:
-            warnings.warn(
-                "MongoPersistence(pickle_fallback=True): values of unsupported types are stored "
-                "with pickle. Anyone who can write to the database can then run code in this bot.",
-                PTBUserWarning,
-                stacklevel=2,
-            )
         self.context_types: ContextTypes[Any, UD, CD, BD] = context_types or ContextTypes()  # type: ignore[assignment]
+        types = self.context_types
+        self._settings = settings = Settings(
+            classes={
+                "user_data": types.user_data,
+                "chat_data": types.chat_data,
+                "bot_data": types.bot_data,
+            },
+            namespace=namespace,
+            lazy=lazy,
+            refresh=refresh,
+            flush_timeout=flush_timeout,
+            recovery_dir=recovery_dir,
+            on_bad_document=on_bad_document,
+            migrations=migrations,
+            expire_after=expire_after,
+        )
         self.codec = Codec(codecs, pickle_fallback=pickle_fallback)
-        self.lazy = lazy
-        self.refresh = refresh
-        self.flush_timeout = flush_timeout
-        self.recovery_dir = Path(recovery_dir) if recovery_dir is not None else None
+        self.store = open_store(
+            settings,
+            target,
+            database=database,
+            client_kwargs=client_kwargs,
+            write_concern=write_concern,
+            write_timeout=write_timeout,
+            bulk_write=bulk_write,
+            pickle_fallback=pickle_fallback,
+        )
         self.last_recovery_file: Path | None = None
         self._job_store: MongoJobStore | None = None
         self._handed_over: set[asyncio.Future[None]] = set()
-        self._loaded_users: set[int] = set()
-        self._loaded_chats: set[int] = set()
-        # The ids whose documents were read (lazy mode loads each one once).
-        self._loaded: dict[str, set[int]] = {
-            "user_data": self._loaded_users,
-            "chat_data": self._loaded_chats,
-        }
-        self._classes: dict[str, Any] = {
-            "user_data": self.context_types.user_data,
-            "chat_data": self.context_types.chat_data,
-            "bot_data": self.context_types.bot_data,
-        }
-        # Data classes such as int or complex (PTB accepts any class constructible without
-        # arguments): the value itself is stored, not its keys or attributes.
-        self._scalar_kinds = frozenset(
-            kind for kind, cls in self._classes.items() if _is_scalar_class(cls)
+        self._set_up_layers()
+
+    def _set_up_layers(self) -> None:
+        """The loader and the syncer, and the views of their state the write path reads."""
+        settings = self._settings
+        loader = Loader(settings, self.codec, self.store, bot=self._bot, save=self._save)
+        self._loader = loader
+        self._syncer = Syncer(
+            settings,
+            self.store,
+            loader,
+            codec=self.codec,
+            bot=self._bot,
+            encode=self._encode_entity,
+            digest=self._digest,
+            save_encoded=self._save_encoded,
         )
-        db, opener = _open_database(target, database, client_kwargs)
-        uri = target if isinstance(target, str) else None
-        self.store = MongoStore(
-            db,
-            namespace=namespace,
-            write_concern=write_concern,
-            bulk=bulk_write,
-            write_timeout=write_timeout,
-            journal_dir=self.recovery_dir or Path.cwd(),
-            uri_for_errors=uri,
-            opener=opener,
-        )
-        self.store.ttl_kinds = frozenset(self.expire_after)
+        self._bad = loader.bad
+        self._loaded = loader.loaded
+        self._migrated = loader.migrated
+        self._classes = settings.classes
+        self._scalar_kinds = settings.scalar_kinds
+        self._migrations = settings.migrations
 
     @overload
     @classmethod
@@ -534,7 +388,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         Args:
             uri (:obj:`str`): A ``mongodb://`` or ``mongodb+srv://`` connection string.
             database (:obj:`str`, optional): The database name. Defaults to the URI's database,
-                else :data:`DEFAULT_DATABASE`: the same rule as the constructor's.
+                else ``"ptb_persistence"``: the same rule as the constructor's.
             client_kwargs (:obj:`dict`, optional): Extra keyword arguments for
                 :class:`pymongo.AsyncMongoClient`.
             **options: Any other keyword argument of :class:`MongoPersistence` (``namespace``,
@@ -556,10 +410,54 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             )
         return cls(uri, database=database, client_kwargs=client_kwargs, **options)
 
+    # ================================================================ options
     @property
     def database(self) -> Any:
         """The async database object holding the collections."""
         return self.store.database
+
+    @property
+    def namespace(self) -> str | None:
+        """:obj:`str` | :obj:`None`: The prefix of the collection names, if any."""
+        return self._settings.namespace
+
+    @property
+    def lazy(self) -> bool:
+        """:obj:`bool`: Whether user and chat data are loaded lazily."""
+        return self._settings.lazy
+
+    @property
+    def refresh(self) -> bool:
+        """:obj:`bool`: Whether entities are re-read on every update."""
+        return self._settings.refresh
+
+    @property
+    def flush_timeout(self) -> float:
+        """:obj:`float`: Seconds :meth:`flush` retries."""
+        return self._settings.flush_timeout
+
+    @property
+    def recovery_dir(self) -> Path | None:
+        """:class:`pathlib.Path` | :obj:`None`: Where the journal of kept writes is."""
+        return self._settings.recovery_dir
+
+    @property
+    def on_bad_document(self) -> str:
+        """:obj:`str`: ``"raise"`` or ``"skip"``."""
+        return self._settings.on_bad_document
+
+    @property
+    def expire_after(self) -> dict[str, dtm.timedelta]:
+        """dict[:obj:`str`, :class:`datetime.timedelta`]: The retention by collection kind."""
+        return self._settings.expire_after
+
+    @property
+    def bad_documents(self) -> dict[str, Any]:
+        """dict[:obj:`str`, :class:`mongo_persistence.DecodingError`]: The skipped entities."""
+        return self._loader.bad_documents
+
+    def _bot(self) -> Any:
+        return self.bot
 
     # ================================================================ encoding helpers
     def _encode_entity(
@@ -679,24 +577,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         return self.store.tracker.known(kind, doc_id) is None and not self._mergeable(value)
 
     async def _read_then_save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
-        """Reads what is stored and merges it under what PTB holds, then writes it.
-
-        When MongoDB cannot be read, the bot's keys are written (set onto the stored document).
-        """
-        try:
-            doc = await self.store.find_one(kind, doc_id)
-        except ConnectionFailure as exc:
-            _LOGGER.warning("Cannot read %s before writing it (%s)", entity, short_error(exc))
-            doc = None
-        if doc is not None:
-            stored = self._decode_or_skip(doc, kind, doc_id, entity)
-            if stored is _SKIPPED:
-                raise BadDocumentError(entity)
-            self._migrated.discard((kind, doc_id))  # written whole just below
-            self._fill_in_place(value, stored, replace=False)
-            self._track_loaded(kind, doc)
-        data, extra = self._encode_entity(value, entity, copy=False)
-        await self._save_encoded(kind, doc_id, data, entity, extra, source=value)
+        await self._syncer.read_then_save(EntityRef.of(kind, doc_id), value)
 
     async def _save_scalar(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         """Writes the data of a kind whose class holds a plain value (``int``, ``complex``...).
@@ -757,143 +638,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         # loaded yet; eager mode, created by another program) gets the bot's keys set onto it.
         await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra))
 
-    def _decode_entity(self, doc: Any, cls: Any, entity: str) -> Any:
-        if _is_scalar_class(cls):
-            value = self.codec.decode(doc.get("data"), bot=self.bot, entity=entity)
-            if not isinstance(value, cls):
-                found = type(value).__name__
-                raise DecodingError(entity, "", f"its 'data' is a {found}, not a {cls.__name__}")
-            return value
-        data = doc.get("data", {})
-        if not isinstance(data, dict):
-            raise DecodingError(
-                entity, "", f"its 'data' field is a {type(data).__name__}, not a document"
-            )
-        decoded = self.codec.decode(data, bot=self.bot, entity=entity)
-        if cls is dict:
-            if not isinstance(decoded, dict):
-                raise DecodingError(entity, "", "its 'data' field is not a mapping")
-            return decoded
-        obj = cls.__new__(cls)
-        if isinstance(obj, dict):
-            dict.update(obj, decoded)
-            if "attrs" in doc:
-                obj.__dict__.update(self.codec.decode(doc["attrs"], bot=self.bot, entity=entity))
-        else:
-            obj.__dict__.update(decoded)
-        return obj
-
-    @staticmethod
-    def _fill_in_place(target: Any, loaded: Any, *, replace: bool) -> None:
-        if isinstance(target, dict):
-            if replace:
-                target.clear()
-                target.update(loaded)
-            else:
-                for key, value in loaded.items():
-                    target.setdefault(key, value)
-            source_attrs = getattr(loaded, "__dict__", None)
-            if source_attrs is not None and hasattr(target, "__dict__"):
-                if replace:
-                    vars(target).clear()
-                vars(target).update(source_attrs)
-        else:
-            attributes = vars(target)
-            if replace:
-                attributes.clear()
-                attributes.update(vars(loaded))
-            else:
-                for key, value in vars(loaded).items():
-                    attributes.setdefault(key, value)
-
     def _track_loaded(self, kind: str, doc: Any) -> None:
-        if kind in self._scalar_kinds:
-            self.store.tracker.loaded(kind, doc["_id"], {"data": doc.get("data")})
-            return
-        if needs_upgrade(doc):  # values of an older format: the next write rewrites it all
-            self.store.tracker.forget(kind, doc["_id"])
-            return
-        # extra fields are tracked under "\x00"-prefixed keys (_save_encoded); values of the
-        # current shape are of the current format, whether the document says so or not
-        fields = {k: doc[k] for k in ("attrs", "data_version", "expire_at") if k in doc}
-        fields["format"] = FORMAT_VERSION
-        self.store.tracker.loaded(kind, doc["_id"], doc.get("data", {}), fields)
-
-    def _decode_or_skip(self, doc: Any, kind: str, doc_id: Any, entity: str) -> Any:
-        """Decodes an entity's document; with ``on_bad_document="skip"`` a bad one is skipped.
-
-        Returns :data:`_SKIPPED` for a skipped document: it is logged once and marked, so that
-        it is never overwritten.
-        """
-        cls = self._classes[kind]
-        try:
-            decoded = self._decode_entity(doc, cls, entity)
-            if self._migrations.outdated(kind, doc):
-                decoded = self._migrations.apply(kind, doc, decoded, cls, entity)
-                self._migrated.add((kind, doc_id))
-            return decoded
-        except DecodingError as exc:
-            self._skip_bad(kind, doc_id, entity, exc)
-            return _SKIPPED
-
-    def _skip_bad(self, kind: str, doc_id: Any, entity: str, exc: DecodingError) -> None:
-        """Re-raises, or (``on_bad_document="skip"``) logs once and marks the document bad."""
-        if self.on_bad_document == "raise" and not isinstance(exc, MigrationError):
-            raise exc  # a migration that raises names its entity and stops nothing else
-        self._bad.add((kind, doc_id))
-        if entity not in self.bad_documents:
-            self.bad_documents[entity] = exc
-            _LOGGER.error(
-                "Skipped %s: its document cannot be loaded (at %s: %s). It starts empty and "
-                "its document is left untouched; writes of it are refused until it is fixed "
-                "or deleted.",
-                entity,
-                exc.path or "the top level",
-                exc.reason,
-            )
-
-    async def _load_all(self, kind: str, cls: Any) -> dict[int, Any]:
-        out: dict[int, Any] = {}
-        # One watch for the loop (not a signal-handler swap per document); closing the cursor
-        # on any error, a real Ctrl-C included.
-        documents = contextlib.aclosing(self.store.iter_documents(kind))
-        with watching_interrupts():
-            async with documents as docs:
-                async for doc in docs:
-                    doc_id = doc["_id"]
-                    if not isinstance(doc_id, int) or isinstance(doc_id, bool):
-                        _LOGGER.warning(
-                            "Ignoring a %s document whose _id is a %s, not an int",
-                            kind,
-                            type(doc_id).__name__,
-                        )
-                        continue
-                    key = int(doc_id)
-                    loaded = self._decode_or_skip(doc, kind, key, f"{kind}[{key}]")
-                    if loaded is _SKIPPED:
-                        continue
-                    out[key] = loaded
-                    self._track_loaded(kind, doc)
-        migrated = [(key, value) for key, value in out.items() if (kind, key) in self._migrated]
-        if migrated:  # written back together: one bulk write per batch
-            await asyncio.gather(
-                *(self._write_back(kind, key, value, f"{kind}[{key}]") for key, value in migrated)
-            )
-        return out
-
-    async def _write_back(self, kind: str, doc_id: Any, data: Any, entity: str) -> None:
-        """Writes an entity whose data a migration changed while it was loaded.
-
-        A failure is logged (entity and reason only) and stops nothing: the migrated data is in
-        memory, and the next write of the entity (or a retry of a kept write) stores it.
-        """
-        if (kind, doc_id) not in self._migrated:
-            return
-        self._migrated.discard((kind, doc_id))
-        try:
-            await self._save(kind, doc_id, data, entity)
-        except (EncodingError, PersistenceWriteError) as exc:
-            _LOGGER.error("Cannot write back the migrated %s: %s", entity, exc)
+        self._loader.track(kind, doc)
 
     # ================================================================ get_*
     async def get_user_data(self) -> dict[int, UD]:
@@ -903,9 +649,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             dict[:obj:`int`, UD]: The restored user data by user id.
         """
         await self.store.ensure_ready()
-        if self.lazy:
-            return {}
-        return await self._load_all("user_data", self.context_types.user_data)
+        return {} if self.lazy else await self._loader.load_all("user_data")
 
     async def get_chat_data(self) -> dict[int, CD]:
         """Returns the stored ``chat_data`` of every chat (nothing with :attr:`lazy`).
@@ -914,9 +658,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             dict[:obj:`int`, CD]: The restored chat data by chat id.
         """
         await self.store.ensure_ready()
-        if self.lazy:
-            return {}
-        return await self._load_all("chat_data", self.context_types.chat_data)
+        return {} if self.lazy else await self._loader.load_all("chat_data")
 
     async def get_bot_data(self) -> BD:
         """Returns the stored ``bot_data``, or a new instance of ``context_types.bot_data``.
@@ -924,15 +666,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         Returns:
             BD: The restored bot data.
         """
-        doc = await self.store.find_one("bot_data", _BOT_DATA_ID)
-        if doc is None:
-            return self.context_types.bot_data()
-        loaded = self._decode_or_skip(doc, "bot_data", _BOT_DATA_ID, "bot_data")
-        if loaded is _SKIPPED:
-            return self.context_types.bot_data()
-        self._track_loaded("bot_data", doc)
-        await self._write_back("bot_data", _BOT_DATA_ID, loaded, "bot_data")
-        return loaded  # type: ignore[no-any-return]
+        return await self._loader.bot_data()  # type: ignore[no-any-return]
 
     async def get_callback_data(self) -> CDCData | None:
         """Returns the stored callback data cache (keyboards and callback queries).
@@ -941,17 +675,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             tuple[list[tuple[:obj:`str`, :obj:`float`, dict[:obj:`str`, :class:`object`]]], \
                 dict[:obj:`str`, :obj:`str`]] | :obj:`None`: The cache, or :obj:`None`.
         """
-        doc = await self.store.find_one("callback_data", _CALLBACK_DATA_ID)
-        if doc is None:
-            return None
-        try:
-            data = self.codec.decode(doc.get("data", {}), bot=self.bot, entity="callback_data")
-            cache = callback_data_from(data)
-        except DecodingError as exc:
-            self._skip_bad("callback_data", _CALLBACK_DATA_ID, "callback_data", exc)
-            return None
-        self._track_loaded("callback_data", doc)
-        return cache
+        return await self._loader.callback_data()
 
     async def get_conversations(self, name: str) -> ConversationDict:
         """Returns the stored states of the conversation handler :paramref:`name`.
@@ -962,19 +686,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         Returns:
             dict[tuple[:obj:`int` | :obj:`str`, ...], :class:`object`]: The states by key.
         """
-        out: ConversationDict = {}
-        async for doc in self.store.iter_documents("conversations", {"name": name}):
-            try:
-                key = conversation_key(self.codec, doc, f"conversations[{name!r}]")
-                entity = f"conversations[{name!r}][{key!r}]"
-                if "state" not in doc:
-                    raise DecodingError(entity, "", "the document has no 'state' field")
-                out[key] = self.codec.decode(doc["state"], bot=self.bot, entity=entity)
-            except DecodingError as exc:
-                self._skip_bad("conversations", doc.get("_id"), exc.entity, exc)
-                continue
-            self.store.tracker.loaded("conversations", doc["_id"], {"state": doc["state"]})
-        return out
+        return await self._loader.conversations(name)
 
     # ================================================================ update_*
     async def update_user_data(self, user_id: int, data: UD) -> None:
@@ -988,7 +700,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             :class:`mongo_persistence.EncodingError`: A value cannot be stored.
             :class:`mongo_persistence.PersistenceWriteError`: MongoDB did not acknowledge it.
         """
-        await self._save("user_data", user_id, data, f"user_data[{user_id}]")
+        ref = EntityRef.user(user_id)
+        await self._save(ref.collection, ref.doc_id, data, ref.label)
 
     async def update_chat_data(self, chat_id: int, data: CD) -> None:
         """Writes the ``chat_data`` of one chat; returns once MongoDB acknowledged it.
@@ -1001,7 +714,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             :class:`mongo_persistence.EncodingError`: A value cannot be stored.
             :class:`mongo_persistence.PersistenceWriteError`: MongoDB did not acknowledge it.
         """
-        await self._save("chat_data", chat_id, data, f"chat_data[{chat_id}]")
+        ref = EntityRef.chat(chat_id)
+        await self._save(ref.collection, ref.doc_id, data, ref.label)
 
     async def update_bot_data(self, data: BD) -> None:
         """Writes ``bot_data`` (nothing is sent when it did not change).
@@ -1009,7 +723,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         Args:
             data (BD): The bot data.
         """
-        await self._save("bot_data", _BOT_DATA_ID, data, "bot_data")
+        ref = EntityRef.bot()
+        await self._save(ref.collection, ref.doc_id, data, ref.label)
 
     async def update_callback_data(self, data: CDCData) -> None:
         """Writes the callback data cache (nothing is sent when it did not change).
@@ -1017,18 +732,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         Args:
             data: ``(keyboards, queries)`` as handed over by PTB.
         """
-        keyboards, queries = data
-        structure = {
-            "keyboards": [
-                {"keyboard": uuid, "access_time": access_time, "buttons": buttons}
-                for uuid, access_time, buttons in keyboards
-            ],
-            "queries": dict(queries),
-        }
-        encoded = self.codec.encode(structure, bot=self.bot, entity="callback_data", copy=False)
-        await self._save_encoded(
-            "callback_data", _CALLBACK_DATA_ID, encoded, "callback_data", source=structure
-        )
+        ref = EntityRef.callback_data()
+        structure = callback_data_document(data)
+        encoded = self.codec.encode(structure, bot=self.bot, entity=ref.label, copy=False)
+        await self._save_encoded(ref.collection, ref.doc_id, encoded, ref.label, source=structure)
 
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
@@ -1040,30 +747,33 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             key (tuple[:obj:`int` | :obj:`str`, ...]): The conversation key.
             new_state (:class:`object`): The new state, or :obj:`None` when it ended.
         """
-        doc_id = conversation_id(name, key)
-        entity = f"conversations[{name!r}][{key!r}]"
-        if ("conversations", doc_id) in self._bad:
-            raise BadDocumentError(entity)
+        ref = EntityRef.conversation(name, key)
+        if (ref.collection, ref.doc_id) in self._bad:
+            raise BadDocumentError(ref.label)
         if new_state is None:
-            await self.store.write(Entry("conversations", doc_id, entity, None, None))
+            await self.store.write(Entry(ref.collection, ref.doc_id, ref.label, None, None))
             return
+        await self.store.write(self._conversation_entry(ref, name, key, new_state))
+
+    def _conversation_entry(
+        self, ref: EntityRef, name: str, key: ConversationKey, new_state: object
+    ) -> Entry:
+        entity = ref.label
         state = self.codec.encode(new_state, bot=self.bot, entity=entity)
         fields = {"state": state}
         digests, size = self._digest_sized(fields, entity, {"state": new_state})
         extra = {"name": name, "key": self.codec.encode(list(key), entity=entity)}
         extra.update(self._document_fields("conversations"))
-        self._check_size(entity, doc_id, "", size, extra)
-        await self.store.write(
-            Entry(
-                "conversations",
-                doc_id,
-                entity,
-                fields,
-                digests,
-                extra=extra,
-                diffable=False,
-                field_name="",
-            )
+        self._check_size(entity, ref.doc_id, "", size, extra)
+        return Entry(
+            ref.collection,
+            ref.doc_id,
+            entity,
+            fields,
+            digests,
+            extra=extra,
+            diffable=False,
+            field_name="",
         )
 
     # ================================================================ drop_*
@@ -1072,38 +782,15 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
 
         Args:
             chat_id (:obj:`int`): The chat.
-        """
-        entity = f"chat_data[{chat_id}]"
-        if self.lazy and chat_id not in self._loaded_chats:
-            await self._refuse_blind_drop(chat_id, entity)
-        self._loaded_chats.discard(chat_id)
-        self._forget_bad("chat_data", chat_id, entity)
-        await self.store.write(Entry("chat_data", chat_id, entity, None, None))
 
-    async def _refuse_blind_drop(self, chat_id: int, entity: str) -> None:
-        """Lazy mode: a chat never loaded is dropped only when nothing of it is stored.
-
-        ``application.migrate_chat_data()`` moves the data PTB holds in memory to the new chat and
-        drops the old one: for a chat not loaded yet, that is nothing, and deleting its document
-        would lose the stored data. Such a drop is refused (the document is kept), and so is one
-        whose document cannot be read to tell.
+        Raises:
+            :class:`mongo_persistence.PersistenceWriteError`: With :attr:`lazy`, the chat was never
+                loaded and its stored data would be lost (the document is kept).
         """
-        try:
-            doc = await self.store.find_one("chat_data", chat_id)
-        except ConnectionFailure as exc:
-            reason = "lazy mode: this chat was never loaded and MongoDB cannot be read to tell "
-            reason += f"whether dropping it would lose stored data ({short_error(exc)})"
-        else:
-            if doc is None or doc.get("data") in ({}, None):
-                return
-            reason = "lazy mode: this chat was never loaded, so dropping or migrating it would "
-            reason += "lose its stored data"
-        raise PersistenceWriteError(
-            entity,
-            f"{reason}; the document is kept. Load it first: await application.persistence"
-            ".refresh_chat_data(chat_id, application.chat_data[chat_id])",
-            kept=False,
-        )
+        ref = EntityRef.chat(chat_id)
+        if self.lazy and chat_id not in self._loaded["chat_data"]:
+            await self._syncer.refuse_blind_drop(ref)
+        await self._drop(ref)
 
     async def drop_user_data(self, user_id: int) -> None:
         """Deletes the document of one user.
@@ -1111,141 +798,14 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         Args:
             user_id (:obj:`int`): The user.
         """
-        self._loaded_users.discard(user_id)
-        self._forget_bad("user_data", user_id, f"user_data[{user_id}]")
-        await self.store.write(Entry("user_data", user_id, f"user_data[{user_id}]", None, None))
+        await self._drop(EntityRef.user(user_id))
 
-    def _forget_bad(self, kind: str, doc_id: Any, entity: str) -> None:
-        """Dropping an entity is the user's decision: its bad document is deleted too."""
-        self._bad.discard((kind, doc_id))
-        self.bad_documents.pop(entity, None)
+    async def _drop(self, ref: EntityRef) -> None:
+        self._loaded[ref.collection].discard(ref.doc_id)
+        self._loader.forget_bad(ref)
+        await self.store.write(Entry(ref.collection, ref.doc_id, ref.label, None, None))
 
     # ================================================================ refresh_*
-    async def _refresh(self, kind: str, doc_id: Any, target: Any) -> None:
-        if kind in self._scalar_kinds:
-            return  # a plain value cannot be updated in place
-        if (kind, doc_id) in self._bad:
-            return  # a skipped document is neither read again nor written
-        cls = self._classes[kind]
-        entity = "bot_data" if kind == "bot_data" else f"{kind}[{doc_id}]"
-        loaded = self._loaded.get(kind)
-        try:
-            if self.refresh:
-                await self._sync(kind, doc_id=doc_id, target=target, cls=cls, entity=entity)
-            elif loaded is not None and doc_id not in loaded:
-                await self._load_one(kind, doc_id, target, entity)
-        except PersistenceWriteError as exc:
-            if not exc.kept:
-                raise
-            _LOGGER.warning("Cannot refresh %s (%s); using the data in memory", entity, exc.reason)
-            return
-        except ConnectionFailure as exc:
-            # MongoDB is unreachable: the handlers go on with the data in memory. Nothing is
-            # lost: changes are written (or kept for a retry) by the next persistence run, and
-            # an entity not loaded yet is merged onto its stored document and loaded next time.
-            _LOGGER.warning(
-                "Cannot refresh %s from MongoDB (%s); using the data in memory",
-                entity,
-                short_error(exc),
-            )
-            return
-        if loaded is not None:
-            loaded.add(doc_id)
-
-    async def _load_one(self, kind: str, doc_id: Any, target: Any, entity: str) -> None:
-        """Lazy mode: fills an entity not loaded yet with its stored keys (PTB's keys win)."""
-        doc = await self.store.find_one(kind, doc_id)
-        if doc is None:
-            return
-        loaded_data = self._decode_or_skip(doc, kind, doc_id, entity)
-        if loaded_data is _SKIPPED:
-            return
-        self._fill_in_place(target, loaded_data, replace=False)
-        self._track_loaded(kind, doc)
-        if (kind, doc_id) in self._migrated:
-            self._loaded[kind].add(doc_id)  # written whole, not merged
-            await self._write_back(kind, doc_id, target, entity)
-
-    async def _sync(  # noqa: PLR0912, C901
-        self, kind: str, *, doc_id: Any, target: Any, cls: Any, entity: str
-    ) -> None:
-        """Merges the bot's unsaved changes and the database's document, both ways.
-
-        The bot's changes since the last write or read (keys set, changed or removed) are written
-        (only those keys); everything else comes from the database, so edits and deletions made
-        by other programs replace what the bot holds in memory. One read, plus one write only
-        when the bot changed something.
-        """
-        tracker = self.store.tracker
-        local, extra = self._encode_entity(target, entity)
-        local_digests = self._digest(local, entity, target)
-        known = tracker.known(kind, doc_id)
-        read = await self._read_for_sync(kind, doc_id, entity)
-        if read is None:
-            return  # found bad now: left as it is, the bot's changes are not merged into it
-        doc, stored = read
-        migrate = doc is not None and self._migrations.outdated(kind, doc)
-        if doc is not None and needs_upgrade(doc):
-            try:  # an older format: what is merged is rewritten
-                stored = upgrade_value(stored)
-            except DecodingError as exc:
-                raise DecodingError(entity, exc.path, exc.reason) from None
-        if migrate:
-            migrated = self._decode_or_skip({**doc, "data": stored}, kind, doc_id, entity)
-            self._migrated.discard((kind, doc_id))
-            if migrated is _SKIPPED:
-                return
-            stored = self._encode_entity(migrated, entity)[0]
-        if known is None:  # never read nor written: every key the bot holds is its change
-            set_keys = list(local_digests)
-            unset_keys: list[str] = []
-        else:
-            set_keys = [k for k, v in local_digests.items() if known.get(k) != v]
-            unset_keys = [k for k in known if k not in local_digests]
-        extra_changed = bool(extra) and (doc is None or doc.get("attrs") != extra.get("attrs"))
-        changed = bool(set_keys or unset_keys or extra_changed or migrate)
-
-        if not changed:
-            merged = stored
-        elif TAG in local or TAG in stored or (known is not None and TAG in known):
-            merged = local  # not a mapping of plain keys on both sides: the bot's version wins
-        else:
-            merged = dict(stored)
-            merged.update((k, local[k]) for k in set_keys)
-            for key in unset_keys:
-                merged.pop(key, None)
-
-        if doc is not None:
-            self._track_loaded(kind, doc)
-        elif known is not None:  # it existed at our last read or write: deleted elsewhere
-            tracker.deleted_elsewhere(kind, doc_id)
-        else:
-            tracker.forget(kind, doc_id)
-        if changed:
-            await self._save_encoded(kind, doc_id, merged, entity, extra)
-        elif doc is None:
-            self._fill_in_place(target, _new_instance(cls), replace=True)
-            return
-        attrs = extra or ({"attrs": doc["attrs"]} if doc is not None and "attrs" in doc else {})
-        fresh = self._decode_entity({"data": merged, **attrs}, cls, entity)
-        self._fill_in_place(target, fresh, replace=True)
-
-    async def _read_for_sync(
-        self, kind: str, doc_id: Any, entity: str
-    ) -> tuple[Any, dict[str, Any]] | None:
-        """Reads the document and its ``data``; :obj:`None` when it is skipped as bad."""
-        doc = await self.store.find_one(kind, doc_id)
-        if (
-            doc is not None
-            and self.on_bad_document == "skip"
-            and self._decode_or_skip(doc, kind, doc_id, entity) is _SKIPPED
-        ):
-            return None
-        stored = doc.get("data", {}) if doc is not None else {}
-        if not isinstance(stored, dict):
-            raise DecodingError(entity, "", "its 'data' field is not a document")
-        return doc, stored
-
     async def refresh_user_data(self, user_id: int, user_data: UD) -> None:
         """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one user's data, in place.
 
@@ -1256,7 +816,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             user_data (UD): The object to fill.
         """
         if self.lazy or self.refresh:
-            await self._refresh("user_data", user_id, user_data)
+            await self._syncer.refresh(EntityRef.user(user_id), user_data)
 
     async def refresh_chat_data(self, chat_id: int, chat_data: CD) -> None:
         """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one chat's data, in place.
@@ -1268,7 +828,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             chat_data (CD): The object to fill.
         """
         if self.lazy or self.refresh:
-            await self._refresh("chat_data", chat_id, chat_data)
+            await self._syncer.refresh(EntityRef.chat(chat_id), chat_data)
 
     async def refresh_bot_data(self, bot_data: BD) -> None:
         """Re-reads ``bot_data`` in place when :attr:`refresh` is on.
@@ -1279,7 +839,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             bot_data (BD): The object to fill.
         """
         if self.refresh:
-            await self._refresh("bot_data", _BOT_DATA_ID, bot_data)
+            await self._syncer.refresh(EntityRef.bot(), bot_data)
 
     # ================================================================ jobs
     async def store_jobs(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -1321,7 +881,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
                 "store_jobs() needs the application's JobQueue: install "
                 '"python-telegram-bot[job-queue]"'
             )
-        from mongo_persistence._persistence.jobs import restore_jobs
+        from mongo_persistence._persistence.job_restore import restore_jobs
 
         await self.store.ensure_ready()
         self._job_store = await restore_jobs(self, job_queue)

@@ -21,8 +21,6 @@ from bson import json_util
 from mongo_persistence._storage.tracker import Entry, Plan
 from mongo_persistence._util.logs import get_logger
 
-__all__ = ["Journal", "parse_records", "record_line"]
-
 _LOGGER = get_logger(__name__)
 _PREFIX: Final = "mongo_persistence-journal-"
 

@@ -13,10 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["EXPIRE_KINDS", "TTL_INDEX", "expire_at", "parse_age", "parse_expire_after"]
-
-EXPIRE_KINDS: Final = {"users": "user_data", "chats": "chat_data", "conversations": "conversations"}
-"""The kinds :paramref:`~mongo_persistence.MongoPersistence.expire_after` accepts."""
+from mongo_persistence._storage.entity import EXPIRE_KINDS
 
 TTL_INDEX: Final = "expire_at_ttl"
 """The name of the TTL index on ``expire_at``."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-__all__ = ["LOG_LINE_MAX", "get_logger"]
-
 LOG_LINE_MAX: Final = 1000
 """The longest message (in characters) a record of this library holds."""
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["DATABASE_NAME_RULE", "NAMESPACE_RULE", "check_database_name", "check_namespace"]
-
 NAMESPACE_MAX: Final = 64
 NAMESPACE_RULE: Final = f"1 to {NAMESPACE_MAX} letters, digits, '_' or '-'"
 _NAMESPACE: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{NAMESPACE_MAX}}}")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-__all__ = ["redact_text", "redact_uri"]
-
 _SCHEME = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.\-]*://")
 _HOSTS = re.compile(r"[A-Za-z0-9.\-_:,\[\]%]*(?:[/?#]|$)")
 """What follows the ``@`` that ends the user information: a host list, then a path or query."""
@@ -94,3 +92,16 @@ def redact_text(text: str, uri: str) -> str:
     for secret in sorted(replacements, key=len, reverse=True):
         text = text.replace(secret, replacements[secret])
     return text
+
+
+def scrub(text: str, uri: str) -> str:
+    """The first line of :paramref:`text`, a message about :paramref:`uri`, without its secrets.
+
+    For one-line error messages (the CLI's, the connection errors): :func:`redact_text`, stripped,
+    cut at the first line break.
+
+    Args:
+        text (:obj:`str`): E.g. a driver's error message.
+        uri (:obj:`str`): The connection string the message is about.
+    """
+    return redact_text(text, uri).strip().split("\n", 1)[0]

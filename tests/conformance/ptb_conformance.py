@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from telegram.ext import ContextTypes, PersistenceInput
 
 from mongo_persistence import MongoPersistence
@@ -46,6 +46,8 @@ _ROOT = _HERE.parent.parent
 class _State:
     uri: str = ""
     database: str = ""
+    client: Any = None  # the test's own async client: every read-back uses it
+    sync_client: Any = None  # and its synchronous one, for what other programs do
     made: list[MongoPersistence[Any, Any, Any]] = []  # noqa: RUF012 - reset for every test
     failures: list[str] = []  # noqa: RUF012
 
@@ -140,12 +142,17 @@ async def _mongo_database() -> AsyncIterator[None]:
     STATE.database = f"mp_ptb_{uuid.uuid4().hex[:12]}"
     STATE.made = []
     STATE.failures = []
-    yield
-    failures = list(STATE.failures)
-    for made in STATE.made:
-        await made.store.close()
-    with MongoClient(STATE.uri, serverSelectionTimeoutMS=5000) as client:
-        client.drop_database(STATE.database)
+    STATE.client = AsyncMongoClient(STATE.uri, serverSelectionTimeoutMS=5000)
+    STATE.sync_client = MongoClient(STATE.uri, serverSelectionTimeoutMS=5000)
+    try:
+        yield
+        failures = list(STATE.failures)
+        for made in STATE.made:
+            await made.flush()  # closes the client it made
+        STATE.sync_client.drop_database(STATE.database)
+    finally:
+        STATE.sync_client.close()
+        await STATE.client.close()
     assert not failures, "MongoDB did not hold what PTB handed over:\n" + "\n".join(failures)
 
 
@@ -199,9 +206,9 @@ class MongoPicklePersistence(MongoPersistence[Any, Any, Any]):
 async def stored(like: MongoPersistence[Any, Any, Any], kind: str, *args: Any) -> Any:
     """What a fresh instance on the same database and namespace loads (``get_<kind>``)."""
     reader = MongoPersistence(
-        STATE.uri,
+        STATE.client,  # handed in: the reader's flush() leaves it open
         database=STATE.database,
-        namespace=like.store.namespace,
+        namespace=like.namespace,
         context_types=like.context_types,
     )
     if like.bot is not None:
@@ -214,7 +221,7 @@ async def stored(like: MongoPersistence[Any, Any, Any], kind: str, *args: Any) -
 
 async def write_documents(filepath: str, **data: Any) -> None:
     """Writes documents as a bot using the PicklePersistence ``filepath`` would have."""
-    writer = MongoPersistence(STATE.uri, database=STATE.database, namespace=_namespace(filepath))
+    writer = MongoPersistence(STATE.client, database=STATE.database, namespace=_namespace(filepath))
     for user_id, value in data.get("user_data", {}).items():
         await writer.update_user_data(user_id, value)
     for chat_id, value in data.get("chat_data", {}).items():
@@ -231,27 +238,24 @@ async def write_documents(filepath: str, **data: Any) -> None:
 
 def write_raw(filepath: str, collection: str, document: dict[str, Any]) -> None:
     """Writes one document as another program would (a corrupt "file")."""
-    with MongoClient(STATE.uri, serverSelectionTimeoutMS=5000) as client:
-        client[STATE.database][f"{_namespace(filepath)}.{collection}"].insert_one(document)
+    STATE.sync_client[STATE.database][f"{_namespace(filepath)}.{collection}"].insert_one(document)
 
 
 def documents(filepath: str) -> int:
     """How many documents the bot using the PicklePersistence ``filepath`` has stored."""
     prefix = f"{_namespace(filepath)}."
-    with MongoClient(STATE.uri, serverSelectionTimeoutMS=5000) as client:
-        db = client[STATE.database]
-        names = [n for n in db.list_collection_names() if n.startswith(prefix)]
-        return sum(db[name].count_documents({}) for name in names)
+    db = STATE.sync_client[STATE.database]
+    names = [n for n in db.list_collection_names() if n.startswith(prefix)]
+    return sum(db[name].count_documents({}) for name in names)
 
 
 def drop_documents(filepath: str) -> None:
     """Deletes every document of that bot, behind its persistence's back (as deleting a file)."""
     prefix = f"{_namespace(filepath)}."
-    with MongoClient(STATE.uri, serverSelectionTimeoutMS=5000) as client:
-        db = client[STATE.database]
-        for name in db.list_collection_names():
-            if name.startswith(prefix):
-                db[name].delete_many({})
+    db = STATE.sync_client[STATE.database]
+    for name in db.list_collection_names():
+        if name.startswith(prefix):
+            db[name].delete_many({})
 
 
 # ------------------------------------------------------------------ TrackingPersistence on MongoDB

@@ -74,7 +74,7 @@ async def drill(before: int, during: int, outage: float) -> None:
             await app.update_persistence()
             runs += 1
             down = time.monotonic() - started
-            kept = persistence.store.pending_count
+            kept = persistence.health().pending
 
             server.start()
             await app.shutdown()

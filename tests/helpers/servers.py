@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +50,23 @@ def with_credentials(server: LocalServer, user: str, password: str, options: str
     return f"{uri}?{options}" if options else uri
 
 
-async def until_reachable(database: Any) -> None:
+async def until_reachable(database: Any, timeout: float = 30.0) -> None:
     """Polls until the client of ``database`` sees the (restarted) server again.
 
     The driver re-checks a server it saw down at most every 500 ms, so a first write right after
     a restart may still fail (and be kept); tests that need it to succeed wait for this first.
+    Each ping waits for server selection (no busy loop).
+
+    Raises:
+        AssertionError: The server is not reachable within ``timeout`` seconds.
     """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     while True:
         try:
             await database.command("ping")
-        except ConnectionFailure:
+        except ConnectionFailure as exc:
+            if loop.time() >= deadline:
+                raise AssertionError(f"the server is not reachable within {timeout:g} s") from exc
             continue
         return
