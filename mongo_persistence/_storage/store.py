@@ -22,17 +22,15 @@ import pymongo
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.errors import (
     BulkWriteError,
-    ConfigurationError,
     ConnectionFailure,
     DuplicateKeyError,
     OperationFailure,
     PyMongoError,
-    ServerSelectionTimeoutError,
     WriteConcernError,
 )
 from pymongo.write_concern import WriteConcern
 
-from mongo_persistence._errors import PersistenceConnectionError, PersistenceWriteError
+from mongo_persistence._errors import PersistenceWriteError
 from mongo_persistence._storage.journal import Journal, parse_records, record_line
 from mongo_persistence._storage.tracker import Entry, Op, Plan, StateTracker, _now, flat_fields
 from mongo_persistence._util.logs import get_logger
@@ -266,31 +264,10 @@ class MongoStore:
             await self._create_indexes()
             if self._replay:
                 await self._replay_journals()
-        except ServerSelectionTimeoutError as exc:
-            raise PersistenceConnectionError(
-                f"Cannot reach MongoDB{where}: no server answered within the server selection "
-                f"timeout ({short_error(exc)})"
-            ) from None
-        except OperationFailure as exc:
-            if exc.code in (18, 13, 8000) or "auth" in str(exc).lower():
-                message = (exc.details or {}).get("errmsg") or short_error(exc)
-                raise PersistenceConnectionError(
-                    f"MongoDB{where} refused the credentials or the access: {message}"
-                ) from None
-            raise PersistenceConnectionError(f"MongoDB{where} failed: {short_error(exc)}") from None
-        except ConnectionFailure as exc:
-            raise PersistenceConnectionError(
-                f"Cannot connect to MongoDB{where}: {short_error(exc)}"
-            ) from None
-        except ConfigurationError as exc:
-            # e.g. a mongodb+srv:// host without SRV record (resolved at the first operation)
-            raise PersistenceConnectionError(
-                f"Cannot use MongoDB{where}, check the connection settings: {short_error(exc)}"
-            ) from None
         except PyMongoError as exc:
-            raise PersistenceConnectionError(
-                f"Cannot use MongoDB{where}: {type(exc).__name__}: {short_error(exc)}"
-            ) from None
+            from mongo_persistence._storage.connect import connection_error  # it imports this
+
+            raise connection_error(exc, where=where) from None
 
     # ------------------------------------------------------------------ reads
     async def iter_documents(
