@@ -27,7 +27,8 @@ from telegram.ext import ContextTypes
 import mongo_persistence
 from mongo_persistence import MongoPersistence, TypeCodec
 from mongo_persistence import _errors as errors
-from mongo_persistence._cli import cli, transfer
+from mongo_persistence._cli import app, cli, transfer
+from mongo_persistence._cli.target import Target
 from mongo_persistence._persistence import persistence
 
 PACKAGE = Path(mongo_persistence.__file__).parent
@@ -182,17 +183,17 @@ async def test_recover_counts_the_merge_records(
     assert "Restored 4, skipped 0" in result.output
 
 
-# ====================================================================== cli._run
+# ====================================================================== app.run
 def test_cli_run_always_has_a_target() -> None:
     """Every command knows its target before it runs: no branch for a missing one."""
-    assert inspect.signature(cli._run).parameters["target"].annotation == "Target"
-    source = inspect.getsource(cli._run)
+    assert inspect.signature(app.run).parameters["target"].annotation == "Target"
+    source = inspect.getsource(app.run)
     assert "target is not None" not in source
     assert "if target" not in source
 
 
 def test_cli_run_scrubs_the_password_of_the_target() -> None:
-    target = cli.Target("mongodb://bot:s3cret@h/", None, None, 1.0)
+    target = Target("mongodb://bot:s3cret@h/", None, None, 1.0)
 
     async def fail() -> None:
         raise errors.PersistenceWriteError(
@@ -200,7 +201,7 @@ def test_cli_run_scrubs_the_password_of_the_target() -> None:
         )
 
     with pytest.raises(click.ClickException) as info:
-        cli._run(target, fail())
+        app.run(target, fail())
     assert "s3cret" not in info.value.message
 
 

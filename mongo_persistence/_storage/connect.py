@@ -48,9 +48,10 @@ def connection_error(
     """
     if isinstance(exc, ServerSelectionTimeoutError):
         within = "the server selection timeout" if timeout is None else f"{timeout:g} s"
-        message = (
-            f"Cannot reach MongoDB{where}: no server answered within {within} ({short_error(exc)})"
-        )
+        reason = short_error(exc)
+        for cut in (" (configured timeouts", ", Timeout:"):  # the driver's settings, not news
+            reason = reason.split(cut, 1)[0]
+        message = f"Cannot reach MongoDB{where}: no server answered within {within} ({reason})"
     elif isinstance(exc, OperationFailure):
         if exc.code in AUTH_CODES or "auth" in str(exc).lower():
             reason = (exc.details or {}).get("errmsg") or short_error(exc)
