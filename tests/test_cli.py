@@ -20,7 +20,7 @@ from telegram.ext import ExtBot
 
 from mongo_persistence import MongoPersistence
 from mongo_persistence._cli.cli import main
-from scripts.local_server import LocalServer
+from tests.helpers.local_server import LocalServer
 
 DATA = Path(__file__).parent / "data" / "cli"
 ROOT = Path(__file__).resolve().parent.parent
