@@ -602,7 +602,7 @@ def test_make_server_starts_a_local_server_and_prints_its_uri(tmp_path: Path) ->
 
     from pymongo import MongoClient
 
-    from scripts.local_server import free_port
+    from tests.helpers.local_server import free_port
 
     root = Path(__file__).resolve().parent.parent
     port = free_port()

@@ -37,8 +37,8 @@ from telegram.ext import (
 
 from mongo_persistence import MongoPersistence, PersistenceConnectionError
 from mongo_persistence._persistence.persistence import conversation_id
-from scripts.local_server import LocalServer, free_port
 from tests.helpers.compare import assert_same
+from tests.helpers.local_server import LocalServer, free_port
 from tests.helpers.servers import FAST_SELECTION_MS, disk_server, ensure_running, until_reachable
 from tests.ptb_offline import build_application, message_update
 

@@ -38,7 +38,7 @@ from telegram.ext import (
 from mongo_persistence import MongoPersistence, UnstorableJobError
 from mongo_persistence._cli.cli import main as cli_main
 from mongo_persistence._persistence.jobs import resolve_callback
-from scripts.local_server import LocalServer
+from tests.helpers.local_server import LocalServer
 from tests.helpers.servers import FAST_SELECTION_MS, disk_server, ensure_running
 from tests.ptb_offline import OfflineRequest, build_application, message_update
 

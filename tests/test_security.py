@@ -27,8 +27,8 @@ from mongo_persistence import (
 )
 from mongo_persistence._cli.cli import main as cli_main
 from mongo_persistence._util.uri import redact_text
-from scripts.local_server import LocalServer
 from tests.helpers.compare import assert_same
+from tests.helpers.local_server import LocalServer
 from tests.helpers.servers import (
     FAST_SELECTION_MS,
     auth_server,
