@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import asyncio
 import dataclasses
 import datetime as dtm
 import importlib
@@ -21,15 +20,15 @@ from typing import Any, cast
 import click
 import pytest
 from bson import json_util
-from click.testing import CliRunner
 from telegram.ext import ContextTypes
 
 import mongo_persistence
 from mongo_persistence import MongoPersistence, TypeCodec
 from mongo_persistence import _errors as errors
-from mongo_persistence._cli import app, cli, transfer
+from mongo_persistence._cli import app, transfer
 from mongo_persistence._cli.target import Target
 from mongo_persistence._persistence import persistence
+from tests.helpers.command import cli
 
 PACKAGE = Path(mongo_persistence.__file__).parent
 
@@ -177,7 +176,7 @@ async def test_recover_counts_the_merge_records(
         + _recovery_line("delete", 4, None)
     )
     args = ["recover", str(recovery), "--uri", mongodb_uri, "-d", db_name]
-    result = await asyncio.to_thread(CliRunner().invoke, cli.main, args)
+    result = await cli(*args)
     assert result.exit_code == 0, result.output
     assert "Recovering 4 entities (1 to write, 2 to merge, 1 to delete)" in result.output
     assert "Restored 4, skipped 0" in result.output

@@ -14,12 +14,12 @@ import pytest
 from bson import Binary, Decimal128, Int64, json_util
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from click.testing import CliRunner, Result
+from click.testing import Result
 from pymongo import AsyncMongoClient
 from telegram.ext import ExtBot
 
 from mongo_persistence import MongoPersistence
-from mongo_persistence._cli.cli import main
+from tests.helpers.command import cli, invoke
 from tests.helpers.local_server import LocalServer
 
 DATA = Path(__file__).parent / "data" / "cli"
@@ -27,15 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("user_data", "chat_data", "bot_data", "conversations", "callback_data")
 SECRET = "s3cr3t-pässwörd"
 SECRET_URI_PART = "s3cr3t-p%C3%A4ssw%C3%B6rd"
-
-
-def invoke(*args: str, stdin: str | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=stdin)
-
-
-async def cli(*args: str, stdin: str | None = None) -> Result:
-    """Runs the command in a thread: it runs its own event loop."""
-    return await asyncio.to_thread(invoke, *args, stdin=stdin)
 
 
 def assert_clean(result: Result, code: int = 0) -> None:
