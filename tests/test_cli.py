@@ -18,7 +18,7 @@ from click.testing import Result
 from pymongo import AsyncMongoClient
 from telegram.ext import ExtBot
 
-from mongo_persistence import MongoPersistence
+from mongo_persistence import MongoPersistence, PersistenceConnectionError
 from tests.helpers.command import cli, invoke
 from tests.helpers.local_server import LocalServer
 
@@ -496,3 +496,49 @@ async def test_check_lists_the_bad_documents_without_their_content(
     fine = await cli("check", "--uri", mongodb_uri, "-d", db_name)
     assert_clean(fine)
     assert "Checked 2 documents: none bad." in fine.output
+
+
+# ----------------------------------------------------------------------- the storage layer only
+async def test_reading_commands_need_no_mongo_persistence(
+    mongodb_uri: str, db_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """inspect, check, export, import and recover open the database with the storage layer."""
+    await migrate_fixture(mongodb_uri, db_name)
+
+    def refuse(*_: Any, **__: Any) -> None:
+        raise AssertionError("a command built a MongoPersistence")
+
+    monkeypatch.setattr(MongoPersistence, "__init__", refuse)
+    recovery = tmp_path / "recovery.jsonl"
+    recovery.write_text(valid_recovery_file())
+    export = tmp_path / "export.jsonl"
+    target = ["--uri", mongodb_uri, "-d", db_name]
+    for args in (
+        ["inspect"],
+        ["inspect", "user", "42"],
+        ["check"],
+        ["export", "-o", str(export)],
+        ["import", str(export), "-n", "copy"],
+        ["recover", str(recovery)],
+    ):
+        result = await cli(*args, *target)
+        assert_clean(result)
+    copied = await cli("inspect", "-n", "copy", *target)
+    assert_clean(copied)
+    assert "copy.user_data" in copied.output
+
+
+async def test_a_refused_login_reads_the_same_from_the_command_and_from_the_bot(
+    mongodb_uri: str, db_name: str
+) -> None:
+    """One translation of connection errors: the command says what the bot's start-up says."""
+    uri = mongodb_uri.replace("mongodb://", f"mongodb://alice:{SECRET_URI_PART}@", 1)
+    result = await cli("check", "--uri", uri, "-d", db_name, "--timeout", "30")
+    assert_clean(result, 1)
+    persistence = MongoPersistence(uri, database=db_name)
+    with pytest.raises(PersistenceConnectionError) as raised:
+        await persistence.get_bot_data()
+    await persistence.flush()
+    assert "refused the credentials or the access" in str(raised.value)
+    assert result.output == f"Error: {raised.value}\n"
+    assert SECRET_URI_PART not in result.output
