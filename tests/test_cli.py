@@ -15,12 +15,13 @@ from bson import Binary, Decimal128, Int64, json_util
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from click.testing import Result
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from telegram.ext import ExtBot
 
 from mongo_persistence import MongoPersistence, PersistenceConnectionError
 from tests.helpers.command import cli, invoke
 from tests.helpers.local_server import LocalServer
+from tests.helpers.servers import disk_server
 
 DATA = Path(__file__).parent / "data" / "cli"
 ROOT = Path(__file__).resolve().parent.parent
@@ -542,3 +543,46 @@ async def test_a_refused_login_reads_the_same_from_the_command_and_from_the_bot(
     assert "refused the credentials or the access" in str(raised.value)
     assert result.output == f"Error: {raised.value}\n"
     assert SECRET_URI_PART not in result.output
+
+
+def test_a_user_allowed_to_read_only_can_run_the_commands_that_only_read(tmp_path: Path) -> None:
+    """inspect, check and export create no index: a read-only role is enough for them."""
+    server = disk_server(tmp_path / "server")
+    try:
+        with MongoClient(server.uri, serverSelectionTimeoutMS=5000) as client:
+            client.admin.command(
+                "createUser", "reader", pwd="pw", roles=[{"role": "read", "db": "bot"}]
+            )
+        assert_clean(
+            invoke(
+                "migrate",
+                "--from-pickle",
+                str(DATA / "ptb21_single.pickle"),
+                "--uri",
+                server.uri,
+                "-d",
+                "bot",
+            )
+        )
+        server.stop()  # a clean shutdown: the user must survive the restart
+        server.extra_args = ("--auth",)
+        server.start()
+        reader = [
+            "--uri",
+            f"mongodb://reader:pw@127.0.0.1:{server.port}/?authSource=admin",
+            "-d",
+            "bot",
+        ]
+        for args in (
+            ["inspect"],
+            ["inspect", "user", "42"],
+            ["inspect", "conversation", "order"],
+            ["check"],
+            ["export", "-o", str(tmp_path / "backup.jsonl")],
+        ):
+            assert_clean(invoke(*args, *reader))
+        refused = invoke("import", str(tmp_path / "backup.jsonl"), *reader)
+        assert_clean(refused, 1)
+        assert "refused the credentials or the access" in refused.output
+    finally:
+        server.stop()

@@ -15,11 +15,11 @@ import click
 
 from mongo_persistence._cli.app import CliError, main, plural, run
 from mongo_persistence._cli.options import codec_options, connection_options, load_codec
-from mongo_persistence._cli.target import make_target, open_target
+from mongo_persistence._cli.target import Opened, make_target, open_target
 from mongo_persistence._codec.codec import Codec
 from mongo_persistence._errors import DecodingError
 from mongo_persistence._persistence.persistence import callback_data_from, conversation_key
-from mongo_persistence._storage.store import COLLECTIONS, MongoStore
+from mongo_persistence._storage.store import COLLECTIONS
 
 __all__ = ["check_command", "document_problem"]
 
@@ -50,7 +50,7 @@ def check_command(
     async def check() -> tuple[int, list[str]]:
         async with open_target(target) as opened:
             click.echo(f"Checking {target.describe(opened.name)}")
-            return await _check_documents(opened.store, codec)
+            return await _check_documents(opened, codec)
 
     checked, problems = run(target, check())
     for problem in problems:
@@ -60,12 +60,12 @@ def check_command(
         raise CliError(f"{plural(len(problems), 'document')} cannot be loaded (listed above).")
 
 
-async def _check_documents(store: MongoStore, codec: Codec) -> tuple[int, list[str]]:
-    """Decodes every document of the store's namespace; returns (count, problems)."""
+async def _check_documents(opened: Opened, codec: Codec) -> tuple[int, list[str]]:
+    """Decodes every document of the namespace; returns (count, problems)."""
     checked = 0
     problems: list[str] = []
     for kind in COLLECTIONS:
-        async for doc in store.iter_documents(kind):
+        async for doc in opened.documents(kind):
             checked += 1
             problem = document_problem(codec, kind, doc)
             if problem is not None:

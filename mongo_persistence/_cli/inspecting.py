@@ -127,10 +127,9 @@ async def _echo_stats(store: MongoStore) -> None:
 
 async def _inspect_jobs(target: Target, codec: Codec, name: str | None) -> None:
     async with open_target(target) as opened:
-        store = opened.store
-        where = f"{store.collection_name('jobs')} ({target.describe(opened.name)})"
+        where = f"{opened.store.collection_name('jobs')} ({target.describe(opened.name)})"
         query = {} if name is None else {"name": name}
-        docs = [doc async for doc in store.iter_documents("jobs", query)]
+        docs = [doc async for doc in opened.documents("jobs", query)]
     docs.sort(key=lambda doc: (doc.get("next_run_time") is None, str(doc.get("next_run_time"))))
     if not docs:
         subject = "jobs" if name is None else f"job named {name!r}"
@@ -187,16 +186,13 @@ async def _inspect_entity(
     target: Target, codec: Codec, what: str, number: int | None, name: str | None
 ) -> None:
     kind = _ENTITY_KINDS[what]
+    doc_id = kind if number is None else number  # bot_data and callback_data: the kind
+    query = {"name": name} if kind == "conversations" else {"_id": doc_id}
     async with open_target(target) as opened:
-        store = opened.store
-        where = f"{store.collection_name(kind)} ({target.describe(opened.name)})"
-        if kind == "conversations":
-            docs = [doc async for doc in store.iter_documents(kind, {"name": name})]
-            docs.sort(key=lambda doc: str(doc["_id"]))
-        else:
-            doc_id = number if number is not None else kind
-            doc = await store.find_one(kind, doc_id)
-            docs = [] if doc is None else [doc]
+        where = f"{opened.store.collection_name(kind)} ({target.describe(opened.name)})"
+        docs = sorted(
+            [doc async for doc in opened.documents(kind, query)], key=lambda doc: str(doc["_id"])
+        )
     if not docs:
         subject = {
             "user_data": f"user {number}",

@@ -9,7 +9,7 @@ built for that.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -20,10 +20,13 @@ from mongo_persistence._storage.store import MongoStore
 from mongo_persistence._util.names import check_database_name, check_namespace
 from mongo_persistence._util.uri import redact_uri
 
-__all__ = ["APPNAME", "Opened", "Target", "make_target", "open_target"]
+__all__ = ["APPNAME", "READ_BATCH", "Opened", "Target", "make_target", "open_target"]
 
 APPNAME: Final = "mongo-persistence-cli"
 """The client's name in the server's logs."""
+
+READ_BATCH: Final = 1000
+"""Documents per batch of a read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,21 @@ class Opened:
     name: str
     store: MongoStore
 
+    async def documents(
+        self, kind: str, query: Mapping[str, Any] | None = None
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Streams the documents of one of the namespace's collections (``user_data``...).
+
+        Only reads: unlike the bot's start-up, it creates no index, so that a user allowed to
+        read only can run the commands that only read.
+        """
+        cursor = self.store.collection(kind).find(dict(query or {}), batch_size=READ_BATCH)
+        try:
+            async for doc in cursor:
+                yield doc
+        finally:
+            await cursor.close()
+
 
 @contextlib.asynccontextmanager
 async def open_target(target: Target) -> AsyncIterator[Opened]:
@@ -108,6 +126,7 @@ async def open_target(target: Target) -> AsyncIterator[Opened]:
             raise CliError(str(exc)) from None
         database = client.get_database(name)
         await ping(database, where=f" at {target.redacted}", timeout=target.timeout)
-        yield Opened(database, name, MongoStore(database, namespace=target.namespace))
+        store = MongoStore(database, namespace=target.namespace, uri_for_errors=target.uri)
+        yield Opened(database, name, store)
     finally:
         await client.close()
