@@ -12,6 +12,7 @@ import click
 
 from mongo_persistence._codec.codec import Codec, TypeCodec
 from mongo_persistence._persistence.persistence import DEFAULT_DATABASE
+from mongo_persistence._storage.connect import ANSWER_DEADLINE
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -61,7 +62,8 @@ def connection_options(function: F) -> F:
             default=DEFAULT_TIMEOUT,
             show_default=True,
             metavar="SECONDS",
-            help="How long to wait for a server to answer.",
+            help="How long to wait for a server to answer at first (any one answer after that: "
+            f"at most {ANSWER_DEADLINE:g} s, or SECONDS when longer).",
         ),
     ]
     for option in reversed(options):
