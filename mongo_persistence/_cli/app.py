@@ -26,8 +26,6 @@ from mongo_persistence._version import __version__
 if TYPE_CHECKING:
     from mongo_persistence._cli.target import Target
 
-__all__ = ["MAX_PROBLEMS_SHOWN", "CliError", "bar", "main", "plural", "run", "warnings_as_notes"]
-
 T = TypeVar("T")
 
 MAX_PROBLEMS_SHOWN: Final = 50

@@ -18,8 +18,6 @@ from mongo_persistence._cli.transfer import export_namespace, import_records, re
 from mongo_persistence._errors import ExportFormatError
 from mongo_persistence._storage.store import COLLECTIONS, MongoStore
 
-__all__ = ["export_command", "import_command", "recover_command"]
-
 T = TypeVar("T")
 
 

@@ -21,8 +21,6 @@ from mongo_persistence._errors import DecodingError
 from mongo_persistence._persistence.persistence import callback_data_from, conversation_key
 from mongo_persistence._storage.store import COLLECTIONS
 
-__all__ = ["check_command", "document_problem"]
-
 
 @main.command(name="check")
 @codec_options

@@ -18,8 +18,6 @@ from mongo_persistence._errors import MongoPersistenceError
 from mongo_persistence._persistence.persistence import conversation_id
 from mongo_persistence._storage.store import COLLECTIONS, MongoStore
 
-__all__ = ["inspect_command"]
-
 _ENTITY_KINDS: Final = {
     "user": "user_data",
     "chat": "chat_data",

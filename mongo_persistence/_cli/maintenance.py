@@ -24,8 +24,6 @@ from mongo_persistence._storage.store import short_error
 from mongo_persistence._util.names import check_database_name
 from mongo_persistence._util.uri import redact_text, redact_uri
 
-__all__ = ["find_mongosh", "purge_command", "shell_command", "shell_script", "upgrade_command"]
-
 
 @main.command(name="upgrade")
 @click.option("--dry-run", is_flag=True, help="Count and check the documents, write nothing.")

@@ -37,8 +37,6 @@ from mongo_persistence._cli.target import Target, make_target, open_target
 from mongo_persistence._codec.codec import TypeCodec
 from mongo_persistence._persistence.persistence import MongoPersistence
 
-__all__ = ["migrate_command"]
-
 
 @main.command(name="migrate")
 @click.option(

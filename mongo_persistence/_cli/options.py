@@ -14,16 +14,6 @@ from mongo_persistence._codec.codec import Codec, TypeCodec
 from mongo_persistence._persistence.persistence import DEFAULT_DATABASE
 from mongo_persistence._storage.connect import ANSWER_DEADLINE
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "DEFAULT_URI",
-    "codec_options",
-    "connection_options",
-    "load_codec",
-    "load_codecs",
-    "progress_option",
-]
-
 DEFAULT_URI: Final = "mongodb://localhost:27017"
 DEFAULT_TIMEOUT: Final = 5.0
 

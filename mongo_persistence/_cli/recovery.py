@@ -14,8 +14,6 @@ from mongo_persistence._errors import ExportFormatError
 from mongo_persistence._storage.journal import OPS, parse_record, record_problem
 from mongo_persistence._storage.store import COLLECTIONS
 
-__all__ = ["RecoveryFileInfo", "check_recovery_file"]
-
 
 @dataclass(slots=True)
 class RecoveryFileInfo:

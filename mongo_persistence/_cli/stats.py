@@ -9,8 +9,6 @@ from pymongo.errors import OperationFailure
 
 from mongo_persistence._storage.store import COLLECTIONS, MongoStore
 
-__all__ = ["CollectionStats", "collection_stats", "find_namespaces"]
-
 
 @dataclass(slots=True)
 class CollectionStats:

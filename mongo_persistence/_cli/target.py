@@ -20,8 +20,6 @@ from mongo_persistence._storage.store import MongoStore
 from mongo_persistence._util.names import check_database_name, check_namespace
 from mongo_persistence._util.uri import redact_uri
 
-__all__ = ["APPNAME", "READ_BATCH", "Opened", "Target", "make_target", "open_target"]
-
 APPNAME: Final = "mongo-persistence-cli"
 """The client's name in the server's logs."""
 

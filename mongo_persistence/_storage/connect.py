@@ -24,8 +24,6 @@ from mongo_persistence._errors import PersistenceConnectionError
 from mongo_persistence._storage.store import short_error
 from mongo_persistence._util.uri import redact_text, redact_uri
 
-__all__ = ["ANSWER_DEADLINE", "AUTH_CODES", "connection_error", "open_client", "ping"]
-
 AUTH_CODES: Final = frozenset({13, 18, 8000})
 """Server error codes of refused credentials or access (Unauthorized, AuthenticationFailed,
 Atlas' AtlasError)."""

@@ -22,16 +22,6 @@ from bson import json_util
 from mongo_persistence._storage.tracker import Entry, Plan
 from mongo_persistence._util.logs import get_logger
 
-__all__ = [
-    "OPS",
-    "RECORD_KEYS",
-    "Journal",
-    "parse_record",
-    "parse_records",
-    "record_line",
-    "record_problem",
-]
-
 _LOGGER = get_logger(__name__)
 _PREFIX: Final = "mongo_persistence-journal-"
 
