@@ -8,6 +8,7 @@ say so.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Final
 
 __all__ = ["main"]
@@ -17,8 +18,16 @@ CLI_EXTRA: Final = "cli"
 _CLI_MODULES: Final = frozenset({"click", "tqdm"})
 
 
-def main() -> None:
-    """Runs the ``mongo-persistence`` command, or says which extra it needs."""
+def main(args: Sequence[str] | None = None) -> None:
+    """Runs the ``mongo-persistence`` command, or says which extra it needs.
+
+    Args:
+        args (Sequence[:obj:`str`], optional): The command line after the program's name;
+            ``sys.argv[1:]`` by default.
+
+    Raises:
+        :class:`SystemExit`: Always, with the command's exit status.
+    """
     try:
         from mongo_persistence._cli.cli import main as cli_main
     except ModuleNotFoundError as exc:
@@ -30,7 +39,7 @@ def main() -> None:
             f'    pip install "mongo-persistence[{CLI_EXTRA}]"\n'
         )
         raise SystemExit(1) from None
-    cli_main(prog_name="mongo-persistence")
+    cli_main(args=None if args is None else list(args), prog_name="mongo-persistence")
 
 
 if __name__ == "__main__":

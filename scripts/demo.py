@@ -36,7 +36,7 @@ from pymongo import AsyncMongoClient  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import Application, ContextTypes, MessageHandler, filters  # noqa: E402
 
-from scripts.local_server import LocalServer  # noqa: E402
+from tests.helpers.local_server import LocalServer  # noqa: E402
 from tests.ptb_offline import (  # noqa: E402
     TOKEN,
     OfflineRequest,

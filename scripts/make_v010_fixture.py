@@ -27,7 +27,7 @@ from pymongo import AsyncMongoClient
 from telegram import User
 
 import mongo_persistence
-from scripts.local_server import LocalServer
+from tests.helpers.local_server import LocalServer
 
 UTC = dtm.timezone.utc
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")

@@ -37,7 +37,7 @@ from telegram.ext import (  # noqa: E402
 )
 
 from mongo_persistence import MongoPersistence  # noqa: E402
-from scripts.local_server import LocalServer  # noqa: E402
+from tests.helpers.local_server import LocalServer  # noqa: E402
 from tests.ptb_offline import build_application, message_update  # noqa: E402
 
 README = ROOT / "README.md"

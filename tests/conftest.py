@@ -7,7 +7,6 @@ session on a free port. Every test gets its own database, dropped afterwards.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -16,11 +15,9 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from mongo_persistence import MongoPersistence  # noqa: E402
-from scripts.local_server import LocalServer  # noqa: E402
+from mongo_persistence import MongoPersistence
+from tests.helpers.command_log import CommandLog
+from tests.helpers.local_server import LocalServer
 
 # PTB's own tests run in a venv of their own (``make conformance``), not in this suite.
 collect_ignore = ["conformance"]
@@ -84,8 +81,6 @@ class Monitored:
     """Creates persistences whose client reports to one command log; closes them all."""
 
     def __init__(self, make_persistence: Callable[..., MongoPersistence[Any, Any, Any]]) -> None:
-        from bench.monitor import CommandLog
-
         self._make = make_persistence
         self.log = CommandLog()
         self._made: list[MongoPersistence[Any, Any, Any]] = []

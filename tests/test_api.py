@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import asyncio
 import dataclasses
 import datetime as dtm
 import importlib
@@ -21,15 +20,16 @@ from typing import Any, cast
 import click
 import pytest
 from bson import json_util
-from click.testing import CliRunner
 from telegram.ext import ContextTypes
 
 import mongo_persistence
 import mongo_persistence as errors
 from mongo_persistence import MongoPersistence, TypeCodec
-from mongo_persistence._cli import cli, transfer
+from mongo_persistence._cli import app, transfer
+from mongo_persistence._cli.target import Target
 from mongo_persistence._persistence import shapes
 from mongo_persistence._storage import entity
+from tests.helpers.command import cli
 
 PACKAGE = Path(mongo_persistence.__file__).parent
 
@@ -179,23 +179,23 @@ async def test_recover_counts_the_merge_records(
         + _recovery_line("delete", 4, None)
     )
     args = ["recover", str(recovery), "--uri", mongodb_uri, "-d", db_name]
-    result = await asyncio.to_thread(CliRunner().invoke, cli.main, args)
+    result = await cli(*args)
     assert result.exit_code == 0, result.output
     assert "Recovering 4 entities (1 to write, 2 to merge, 1 to delete)" in result.output
     assert "Restored 4, skipped 0" in result.output
 
 
-# ====================================================================== cli._run
+# ====================================================================== app.run
 def test_cli_run_always_has_a_target() -> None:
     """Every command knows its target before it runs: no branch for a missing one."""
-    assert inspect.signature(cli._run).parameters["target"].annotation == "Target"
-    source = inspect.getsource(cli._run)
+    assert inspect.signature(app.run).parameters["target"].annotation == "Target"
+    source = inspect.getsource(app.run)
     assert "target is not None" not in source
     assert "if target" not in source
 
 
 def test_cli_run_scrubs_the_password_of_the_target() -> None:
-    target = cli.Target("mongodb://bot:s3cret@h/", None, None, 1.0)
+    target = Target("mongodb://bot:s3cret@h/", None, None, 1.0)
 
     async def fail() -> None:
         raise errors.PersistenceWriteError(
@@ -203,7 +203,7 @@ def test_cli_run_scrubs_the_password_of_the_target() -> None:
         )
 
     with pytest.raises(click.ClickException) as info:
-        cli._run(target, fail())
+        app.run(target, fail())
     assert "s3cret" not in info.value.message
 
 

@@ -14,28 +14,20 @@ import pytest
 from bson import Binary, Decimal128, Int64, json_util
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from click.testing import CliRunner, Result
-from pymongo import AsyncMongoClient
+from click.testing import Result
+from pymongo import AsyncMongoClient, MongoClient
 from telegram.ext import ExtBot
 
-from mongo_persistence import MongoPersistence
-from mongo_persistence._cli.cli import main
-from scripts.local_server import LocalServer
+from mongo_persistence import MongoPersistence, PersistenceConnectionError
+from tests.helpers.command import cli, invoke
+from tests.helpers.local_server import LocalServer
+from tests.helpers.servers import disk_server
 
 DATA = Path(__file__).parent / "data" / "cli"
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("user_data", "chat_data", "bot_data", "conversations", "callback_data")
 SECRET = "s3cr3t-pässwörd"
 SECRET_URI_PART = "s3cr3t-p%C3%A4ssw%C3%B6rd"
-
-
-def invoke(*args: str, stdin: str | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=stdin)
-
-
-async def cli(*args: str, stdin: str | None = None) -> Result:
-    """Runs the command in a thread: it runs its own event loop."""
-    return await asyncio.to_thread(invoke, *args, stdin=stdin)
 
 
 def assert_clean(result: Result, code: int = 0) -> None:
@@ -505,3 +497,92 @@ async def test_check_lists_the_bad_documents_without_their_content(
     fine = await cli("check", "--uri", mongodb_uri, "-d", db_name)
     assert_clean(fine)
     assert "Checked 2 documents: none bad." in fine.output
+
+
+# ----------------------------------------------------------------------- the storage layer only
+async def test_reading_commands_need_no_mongo_persistence(
+    mongodb_uri: str, db_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """inspect, check, export, import and recover open the database with the storage layer."""
+    await migrate_fixture(mongodb_uri, db_name)
+
+    def refuse(*_: Any, **__: Any) -> None:
+        raise AssertionError("a command built a MongoPersistence")
+
+    monkeypatch.setattr(MongoPersistence, "__init__", refuse)
+    recovery = tmp_path / "recovery.jsonl"
+    recovery.write_text(valid_recovery_file())
+    export = tmp_path / "export.jsonl"
+    target = ["--uri", mongodb_uri, "-d", db_name]
+    for args in (
+        ["inspect"],
+        ["inspect", "user", "42"],
+        ["check"],
+        ["export", "-o", str(export)],
+        ["import", str(export), "-n", "copy"],
+        ["recover", str(recovery)],
+    ):
+        result = await cli(*args, *target)
+        assert_clean(result)
+    copied = await cli("inspect", "-n", "copy", *target)
+    assert_clean(copied)
+    assert "copy.user_data" in copied.output
+
+
+async def test_a_refused_login_reads_the_same_from_the_command_and_from_the_bot(
+    mongodb_uri: str, db_name: str
+) -> None:
+    """One translation of connection errors: the command says what the bot's start-up says."""
+    uri = mongodb_uri.replace("mongodb://", f"mongodb://alice:{SECRET_URI_PART}@", 1)
+    result = await cli("check", "--uri", uri, "-d", db_name, "--timeout", "30")
+    assert_clean(result, 1)
+    persistence = MongoPersistence(uri, database=db_name)
+    with pytest.raises(PersistenceConnectionError) as raised:
+        await persistence.get_bot_data()
+    await persistence.flush()
+    assert "refused the credentials or the access" in str(raised.value)
+    assert result.output == f"Error: {raised.value}\n"
+    assert SECRET_URI_PART not in result.output
+
+
+def test_a_user_allowed_to_read_only_can_run_the_commands_that_only_read(tmp_path: Path) -> None:
+    """inspect, check and export create no index: a read-only role is enough for them."""
+    server = disk_server(tmp_path / "server")
+    try:
+        with MongoClient(server.uri, serverSelectionTimeoutMS=5000) as client:
+            client.admin.command(
+                "createUser", "reader", pwd="pw", roles=[{"role": "read", "db": "bot"}]
+            )
+        assert_clean(
+            invoke(
+                "migrate",
+                "--from-pickle",
+                str(DATA / "ptb21_single.pickle"),
+                "--uri",
+                server.uri,
+                "-d",
+                "bot",
+            )
+        )
+        server.stop()  # a clean shutdown: the user must survive the restart
+        server.extra_args = ("--auth",)
+        server.start()
+        reader = [
+            "--uri",
+            f"mongodb://reader:pw@127.0.0.1:{server.port}/?authSource=admin",
+            "-d",
+            "bot",
+        ]
+        for args in (
+            ["inspect"],
+            ["inspect", "user", "42"],
+            ["inspect", "conversation", "order"],
+            ["check"],
+            ["export", "-o", str(tmp_path / "backup.jsonl")],
+        ):
+            assert_clean(invoke(*args, *reader))
+        refused = invoke("import", str(tmp_path / "backup.jsonl"), *reader)
+        assert_clean(refused, 1)
+        assert "refused the credentials or the access" in refused.output
+    finally:
+        server.stop()

@@ -476,7 +476,7 @@ def test_expire_after_is_checked() -> None:
 async def cli(*args: str) -> Any:
     from click.testing import CliRunner
 
-    from mongo_persistence._cli.cli import main
+    from tests.helpers.command import ENTRY_POINT as main
 
     return await asyncio.to_thread(lambda: CliRunner().invoke(main, list(args)))
 
@@ -604,7 +604,7 @@ def test_make_server_starts_a_local_server_and_prints_its_uri(tmp_path: Path) ->
 
     from pymongo import MongoClient
 
-    from scripts.local_server import free_port
+    from tests.helpers.local_server import free_port
 
     root = Path(__file__).resolve().parent.parent
     port = free_port()

@@ -38,9 +38,9 @@ from telegram.ext import (
 )
 
 from mongo_persistence import MongoPersistence, PersistenceConnectionError
-from mongo_persistence._cli.cli import main as cli_main
-from scripts.local_server import LocalServer, free_port
+from tests.helpers.command import ENTRY_POINT as cli_main
 from tests.helpers.compare import assert_same
+from tests.helpers.local_server import LocalServer, free_port
 from tests.helpers.servers import FAST_SELECTION_MS, disk_server, ensure_running, until_reachable
 from tests.ptb_offline import build_application, message_update
 

@@ -36,8 +36,8 @@ from telegram.ext import (
 )
 
 from mongo_persistence import MongoPersistence, UnstorableJobError
-from mongo_persistence._cli.cli import main as cli_main
-from scripts.local_server import LocalServer
+from tests.helpers.command import ENTRY_POINT as cli_main
+from tests.helpers.local_server import LocalServer
 from tests.helpers.servers import FAST_SELECTION_MS, disk_server, ensure_running
 from tests.ptb_offline import OfflineRequest, build_application, message_update
 

@@ -1,6 +1,6 @@
 """Loading modes over the wire, through real PTB Applications: eager (default), lazy and refresh.
 
-Reads are counted with PyMongo's command monitoring (:class:`bench.monitor.CommandLog`).
+Reads are counted with PyMongo's command monitoring (``tests.helpers.command_log``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from telegram.ext import (
     filters,
 )
 
-from bench.monitor import READ_COMMANDS, WRITE_COMMANDS
 from mongo_persistence import MongoPersistence
 from tests.conftest import Monitored
+from tests.helpers.command_log import READ_COMMANDS, WRITE_COMMANDS
 from tests.ptb_offline import build_application, message_update
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]

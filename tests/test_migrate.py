@@ -39,8 +39,8 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from mongo_persistence import MongoPersistence
-from mongo_persistence._cli.cli import main
 from mongo_persistence._cli.migrate import SourceData, migrate
+from tests.helpers.command import ENTRY_POINT as main
 from tests.ptb_offline import build_application, callback_update, last_buttons, message_update
 
 DATA = Path(__file__).parent / "data" / "cli"

@@ -23,10 +23,10 @@ from mongo_persistence import (
     MongoPersistence,
     PersistenceConnectionError,
 )
-from mongo_persistence._cli.cli import main as cli_main
 from mongo_persistence._util.uri import redact_text, redact_uri
-from scripts.local_server import LocalServer
+from tests.helpers.command import ENTRY_POINT as cli_main
 from tests.helpers.compare import assert_same
+from tests.helpers.local_server import LocalServer
 from tests.helpers.servers import (
     FAST_SELECTION_MS,
     auth_server,

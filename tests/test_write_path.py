@@ -1,6 +1,6 @@
 """The write path over the wire: coalescing, per-entity errors, skip-unchanged, diff writes.
 
-Round trips are counted with PyMongo's command monitoring (:class:`bench.monitor.CommandLog`) on the
+Round trips are counted with PyMongo's command monitoring (``tests.helpers.command_log``) on the
 persistence's own client, against a real server (see ``conftest.py``).
 """
 
@@ -15,7 +15,6 @@ import bson
 import pytest
 from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
 
-from bench.monitor import WRITE_COMMANDS, CommandLog
 from mongo_persistence import (
     DocumentTooLargeError,
     EncodingError,
@@ -24,6 +23,7 @@ from mongo_persistence import (
 )
 from mongo_persistence._storage.tracker import digest_fields, document_size
 from tests.conftest import Monitored
+from tests.helpers.command_log import WRITE_COMMANDS, CommandLog
 from tests.ptb_offline import build_application, message_update
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]

@@ -30,7 +30,8 @@ from mongo_persistence._errors import (
     SourceError,
 )
 from mongo_persistence._persistence.persistence import MongoPersistence
-from mongo_persistence._storage.store import Entry, MongoStore
+from mongo_persistence._storage.store import MongoStore
+from mongo_persistence._storage.tracker import Entry
 
 __all__ = [
     "DICT_JSON_FILES",

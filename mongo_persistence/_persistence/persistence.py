@@ -25,16 +25,14 @@ from telegram.warnings import PTBUserWarning
 from mongo_persistence._codec.codec import FORMAT_VERSION, Codec, TypeCodec, find_unencodable_text
 from mongo_persistence._errors import BadDocumentError, DocumentTooLargeError, EncodingError
 from mongo_persistence._persistence.loading import Loader
-from mongo_persistence._persistence.settings import DEFAULT_DATABASE, Settings, open_store
+from mongo_persistence._persistence.settings import Settings, open_store
 from mongo_persistence._persistence.shapes import (
     CDCData,
     ConversationDict,
     callback_data_document,
-    callback_data_from,
-    conversation_key,
 )
 from mongo_persistence._persistence.syncing import Syncer
-from mongo_persistence._storage.entity import ConversationKey, EntityRef, conversation_id
+from mongo_persistence._storage.entity import ConversationKey, EntityRef
 from mongo_persistence._storage.health import Health
 from mongo_persistence._storage.retention import expire_at
 from mongo_persistence._storage.tracker import (
@@ -53,14 +51,6 @@ if TYPE_CHECKING:
 
     from mongo_persistence._persistence.jobs import MongoJobStore
 
-# Re-exported for the CLI, which imports them from here.
-__all__ = [
-    "DEFAULT_DATABASE",
-    "MongoPersistence",
-    "callback_data_from",
-    "conversation_id",
-    "conversation_key",
-]
 
 _LOGGER = get_logger(__name__)
 

@@ -9,6 +9,7 @@ never overwrites a newer document). A journal left behind is also a recovery fil
 
 from __future__ import annotations
 
+import datetime as dtm
 import os
 import tempfile
 import uuid
@@ -23,6 +24,12 @@ from mongo_persistence._util.logs import get_logger
 
 _LOGGER = get_logger(__name__)
 _PREFIX: Final = "mongo_persistence-journal-"
+
+RECORD_KEYS: Final = frozenset({"collection", "_id", "op", "at", "document"})
+"""The keys every record has (``database``, ``namespace``, ``entity`` and ``unset`` may follow)."""
+
+OPS: Final = ("replace", "merge", "delete")
+"""The operations of records (see :func:`record_line`)."""
 
 
 def record_line(entry: Entry, plan: Plan, *, database: str | None, namespace: str | None) -> str:
@@ -53,11 +60,41 @@ def record_line(entry: Entry, plan: Plan, *, database: str | None, namespace: st
     return json_util.dumps(record, json_options=json_util.CANONICAL_JSON_OPTIONS) + "\n"
 
 
+def parse_record(line: str) -> Any:
+    """One line of a journal or recovery file, parsed (not checked: see :func:`record_problem`).
+
+    Raises:
+        :class:`ValueError`: The line is not Extended JSON.
+    """
+    try:
+        return json_util.loads(line, json_options=json_util.CANONICAL_JSON_OPTIONS)
+    except (TypeError, KeyError, OverflowError) as exc:
+        raise ValueError(str(exc)) from None
+
+
 def parse_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """The records of a journal or recovery file, with their line numbers (blank lines skipped)."""
     for number, line in enumerate(lines, 1):
         if line.strip():
-            yield number, json_util.loads(line, json_options=json_util.CANONICAL_JSON_OPTIONS)
+            yield number, parse_record(line)
+
+
+def record_problem(record: Any) -> str | None:
+    """What makes :paramref:`record` (a parsed line) no record of this format, or :obj:`None`.
+
+    The collection is not checked here: the storage layer knows its collections.
+    """
+    if not isinstance(record, dict) or not set(record) >= RECORD_KEYS:
+        keys = ", ".join(sorted(RECORD_KEYS))
+        return f"not a recovery file record (expected the keys {keys})"
+    op, document = record["op"], record["document"]
+    if op not in OPS:
+        return f"unknown op {op!r}"
+    if op != "delete" and (not isinstance(document, dict) or document.get("_id") != record["_id"]):
+        return "the document does not match _id"
+    if not isinstance(record["at"], dtm.datetime):
+        return "'at' is not a date"
+    return None
 
 
 def _write_private(path: Path, lines: Iterable[str], *, append: bool) -> None:

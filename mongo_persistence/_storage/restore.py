@@ -15,8 +15,20 @@ from pymongo.errors import DuplicateKeyError
 
 from mongo_persistence._storage.attempts import Attempts
 from mongo_persistence._storage.entity import COLLECTIONS
-from mongo_persistence._storage.journal import parse_records
+from mongo_persistence._storage.journal import parse_records, record_problem
 from mongo_persistence._storage.tracker import flat_fields
+
+
+def record_error(record: Any) -> str | None:
+    """What makes :paramref:`record` (a parsed line) no record to restore here, or :obj:`None`.
+
+    The journal's rules (:func:`~mongo_persistence._storage.journal.record_problem`) and a
+    collection of this package.
+    """
+    problem = record_problem(record)
+    if problem is None and record["collection"] not in COLLECTIONS:
+        problem = f"unknown collection {record['collection']!r}"
+    return problem
 
 
 def check_records(
@@ -35,13 +47,14 @@ def check_records(
     """
     records = []
     for number, record in parse_records(text.splitlines()):
+        problem = record_error(record)
+        if problem is not None:
+            raise ValueError(f"{path}, line {number}: {problem}")
         if check_namespace and record.get("namespace", namespace) != namespace:
             raise ValueError(
                 f"{path}, line {number}: {record['entity']} belongs to namespace "
                 f"{record['namespace']!r}, not to {namespace!r}; nothing was restored"
             )
-        if record.get("collection") not in COLLECTIONS:
-            raise ValueError(f"{path}, line {number}: not a recovery record")
         records.append(record)
     return records
 

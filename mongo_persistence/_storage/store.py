@@ -32,7 +32,6 @@ from mongo_persistence._util.logs import get_logger
 from mongo_persistence._util.uri import redact_uri
 
 # Re-exported for the modules that still import them from here (the CLI's).
-__all__ = ["COLLECTIONS", "Entry", "Health", "MongoStore"]
 
 _LOGGER = get_logger(__name__)
 

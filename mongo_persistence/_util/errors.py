@@ -12,6 +12,7 @@ from typing import Final
 from pymongo.errors import (
     ConfigurationError,
     ConnectionFailure,
+    InvalidURI,
     OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
@@ -79,17 +80,23 @@ def is_auth_failure(exc: OperationFailure) -> bool:
     return exc.code in AUTH_CODES or "auth" in str(exc).lower()
 
 
-def connection_error(exc: PyMongoError, where: str) -> PersistenceConnectionError:
+def connection_error(
+    exc: PyMongoError, where: str = "", *, timeout: float | None = None
+) -> PersistenceConnectionError:
     """The :class:`~mongo_persistence.PersistenceConnectionError` of a failed first contact.
+
+    The bot's start-up and the ``mongo-persistence`` command say it in these same words.
 
     Args:
         exc (:class:`pymongo.errors.PyMongoError`): The driver's error.
-        where (:obj:`str`): `` at <redacted URI>`` or ``""``.
+        where (:obj:`str`, optional): `` at <redacted URI>`` or ``""``.
+        timeout (:obj:`float`, optional): The server selection timeout in seconds, when known
+            (named in the message of an unreachable server).
     """
     if isinstance(exc, ServerSelectionTimeoutError):
+        within = "the server selection timeout" if timeout is None else f"{timeout:g} s"
         message = (
-            f"Cannot reach MongoDB{where}: no server answered within the server selection "
-            f"timeout ({short_error(exc)})"
+            f"Cannot reach MongoDB{where}: no server answered within {within} ({short_error(exc)})"
         )
     elif isinstance(exc, OperationFailure):
         if is_auth_failure(exc):
@@ -99,7 +106,7 @@ def connection_error(exc: PyMongoError, where: str) -> PersistenceConnectionErro
             message = f"MongoDB{where} failed: {short_error(exc)}"
     elif isinstance(exc, ConnectionFailure):
         message = f"Cannot connect to MongoDB{where}: {short_error(exc)}"
-    elif isinstance(exc, ConfigurationError):
+    elif isinstance(exc, InvalidURI | ConfigurationError):
         # e.g. a mongodb+srv:// host without SRV record (resolved at the first operation)
         message = f"Cannot use MongoDB{where}, check the connection settings: {short_error(exc)}"
     else:

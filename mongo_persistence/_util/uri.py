@@ -92,16 +92,3 @@ def redact_text(text: str, uri: str) -> str:
     for secret in sorted(replacements, key=len, reverse=True):
         text = text.replace(secret, replacements[secret])
     return text
-
-
-def scrub(text: str, uri: str) -> str:
-    """The first line of :paramref:`text`, a message about :paramref:`uri`, without its secrets.
-
-    For one-line error messages (the CLI's, the connection errors): :func:`redact_text`, stripped,
-    cut at the first line break.
-
-    Args:
-        text (:obj:`str`): E.g. a driver's error message.
-        uri (:obj:`str`): The connection string the message is about.
-    """
-    return redact_text(text, uri).strip().split("\n", 1)[0]

@@ -112,7 +112,7 @@ def _left_out(module: str, name: str) -> str | None:
 # ------------------------------------------------------------------ server and databases
 def _local_server() -> Any:
     spec = importlib.util.spec_from_file_location(
-        "_mp_local_server", _ROOT / "scripts" / "local_server.py"
+        "_mp_local_server", _ROOT / "tests" / "helpers" / "local_server.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

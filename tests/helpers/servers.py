@@ -9,7 +9,7 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure
 
-from scripts.local_server import LocalServer
+from tests.helpers.local_server import LocalServer
 
 FAST_SELECTION_MS = 400
 """serverSelectionTimeoutMS of the clients of the fault tests: outages last longer than this."""
