@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import mongo_persistence
-from mongo_persistence import _errors as errors
-from mongo_persistence._cli import migrate, transfer
+import mongo_persistence as errors
+
+# The one private import: a MigrationAbortedError carries the migration's result.
 from mongo_persistence._cli.migrate import MigrationResult, Problem
+
+PACKAGE = Path(mongo_persistence.__file__).parent
 
 _RESULT = MigrationResult(
     written={"user_data": 3, "chat_data": 0}, problems=[Problem("user_data", "user_data[1]", "x")]
@@ -93,16 +98,30 @@ def test_every_exception_class_is_tested() -> None:
     assert _exception_classes(errors) <= tested
 
 
-@pytest.mark.parametrize("module", [mongo_persistence, migrate, transfer])
-def test_every_exception_lives_in_errors(module: Any) -> None:
-    for cls in _exception_classes(module):
-        assert cls.__module__ == "mongo_persistence._errors", cls
+def _package_modules() -> list[Any]:
+    names = [
+        ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.stem != "__main__"
+    ]
+    return [importlib.import_module(name) for name in names]
 
 
-def test_old_import_places_still_work() -> None:
-    assert migrate.MigrationAbortedError is errors.MigrationAbortedError
-    assert migrate.SourceError is errors.SourceError
-    assert transfer.ExportFormatError is errors.ExportFormatError
+_INTERNAL: dict[str, str] = {
+    "CliError": "the command's one-line failure (a click.ClickException), printed",
+    "WriteTimeoutError": "a write attempt's deadline (a ConnectionFailure): kept, retried",
+    "_Fail": "the codec's walk unwinding to the entity's EncodingError",
+    "_TooDeep": "the codec's walk unwinding to the entity's EncodingError",
+}
+
+
+def test_every_exception_is_defined_in_one_module_and_exported() -> None:
+    found = set().union(*(_exception_classes(module) for module in _package_modules()))
+    public = {cls for cls in found if cls.__name__ not in _INTERNAL}
+    assert public, "no exception class found"
+    assert {cls.__module__ for cls in public} == {"mongo_persistence._errors"}
+    assert public == _exception_classes(mongo_persistence)
+    assert {cls.__name__ for cls in found - public} == set(_INTERNAL)
 
 
 @pytest.mark.parametrize(("exc", "attributes"), EXAMPLES, ids=_ids())
