@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dtm
 import importlib
 import inspect
-import io
 import re
 import subprocess
 import sys
@@ -17,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-import click
 import pytest
 from bson import json_util
 from telegram.ext import ContextTypes
@@ -25,10 +23,6 @@ from telegram.ext import ContextTypes
 import mongo_persistence
 import mongo_persistence as errors
 from mongo_persistence import MongoPersistence, TypeCodec
-from mongo_persistence._cli import app, transfer
-from mongo_persistence._cli.target import Target
-from mongo_persistence._persistence import shapes
-from mongo_persistence._storage import entity
 from tests.helpers.command import cli
 
 PACKAGE = Path(mongo_persistence.__file__).parent
@@ -60,8 +54,10 @@ def test_no_private_ptb_module_is_imported(path: Path) -> None:
 def test_ptb_type_aliases_match_ptb() -> None:
     types = pytest.importorskip("telegram.ext._utils.types")
     # Compared by structure: PTB 21 spells them with typing.Tuple/Union, PTB 22 with builtins.
-    assert _shape(entity.ConversationKey) == _shape(types.ConversationKey)
-    assert _shape(shapes.CDCData) == _shape(types.CDCData)
+    conversation = typing.get_type_hints(MongoPersistence.update_conversation)["key"]
+    callback_data = typing.get_type_hints(MongoPersistence.update_callback_data)["data"]
+    assert _shape(conversation) == _shape(types.ConversationKey)
+    assert _shape(callback_data) == _shape(types.CDCData)
 
 
 def _shape(alias: Any) -> Any:
@@ -123,35 +119,31 @@ async def test_refresh_reports_a_type_error_raised_by_the_data_class(
         await mongo.flush()
 
 
-# ====================================================================== read_export
-def _export_lines() -> list[str]:
-    def dumps(value: Any) -> str:
-        return transfer._dumps(value) + "\n"
-
-    header = {"format": transfer.EXPORT_FORMAT, "version": transfer.EXPORT_VERSION}
-    return [
-        dumps({**header, "database": "bot", "namespace": None}),
-        dumps({"kind": "user_data", "document": {"_id": 1, "data": {"a": 1}}}),
-        dumps({"kind": "chat_data", "document": {"_id": -5, "data": {}}}),
-        dumps({"end": {"documents": 2}}),
-    ]
-
-
-EXPECTED_RECORDS = [
-    ("user_data", {"_id": 1, "data": {"a": 1}}),
-    ("chat_data", {"_id": -5, "data": {}}),
-]
-
-
-@pytest.mark.parametrize(
-    "make_lines",
-    [list, iter, lambda lines: (line for line in lines), lambda lines: io.StringIO("".join(lines))],
-    ids=["list", "iterator", "generator", "text file"],
-)
-def test_read_export_reads_a_one_shot_iterable(make_lines: Callable[[list[str]], Any]) -> None:
-    header, records = transfer.read_export(make_lines(_export_lines()))
-    assert header.total == 2
-    assert list(records) == EXPECTED_RECORDS
+# ====================================================================== import from a stream
+@pytest.mark.parametrize("source", ["stdin", "file"])
+async def test_import_reads_a_one_shot_stream(
+    source: str, tmp_path: Path, mongodb_uri: str, db_name: str, client: Any
+) -> None:
+    """An export read from standard input (read once, no seeking) is imported whole."""
+    original = MongoPersistence(client, database=db_name, namespace="src")
+    await original.update_user_data(1, {"a": 1})
+    await original.update_chat_data(-5, {"b": [1, 2]})
+    await original.update_bot_data({"c": "x"})
+    await original.flush()
+    exported = await cli("export", "--uri", mongodb_uri, "-d", db_name, "-n", "src")
+    assert exported.exit_code == 0, exported.output
+    target = ["--uri", mongodb_uri, "-d", db_name, "-n", "dst"]
+    if source == "stdin":
+        result = await cli("import", "-", *target, stdin=exported.stdout)
+    else:
+        (tmp_path / "backup.jsonl").write_text(exported.stdout)
+        result = await cli("import", str(tmp_path / "backup.jsonl"), *target)
+    assert result.exit_code == 0, result.output
+    copy = MongoPersistence(client, database=db_name, namespace="dst")
+    assert await copy.get_user_data() == {1: {"a": 1}}
+    assert await copy.get_chat_data() == {-5: {"b": [1, 2]}}
+    assert await copy.get_bot_data() == {"c": "x"}
+    await copy.flush()
 
 
 # ====================================================================== recover
@@ -185,26 +177,12 @@ async def test_recover_counts_the_merge_records(
     assert "Restored 4, skipped 0" in result.output
 
 
-# ====================================================================== app.run
-def test_cli_run_always_has_a_target() -> None:
-    """Every command knows its target before it runs: no branch for a missing one."""
-    assert inspect.signature(app.run).parameters["target"].annotation == "Target"
-    source = inspect.getsource(app.run)
-    assert "target is not None" not in source
-    assert "if target" not in source
-
-
-def test_cli_run_scrubs_the_password_of_the_target() -> None:
-    target = Target("mongodb://bot:s3cret@h/", None, None, 1.0)
-
-    async def fail() -> None:
-        raise errors.PersistenceWriteError(
-            "user_data[1]", "mongodb://bot:s3cret@h/ down", kept=True
-        )
-
-    with pytest.raises(click.ClickException) as info:
-        app.run(target, fail())
-    assert "s3cret" not in info.value.message
+# ====================================================================== failures of the command
+async def test_a_failing_command_never_prints_the_password() -> None:
+    result = await cli("inspect", "--uri", "mongodb://bot:s3cret@127.0.0.1:1/", "--timeout", "0.3")
+    assert result.exit_code == 1
+    assert "bot:***@" in result.output
+    assert "s3cret" not in result.output
 
 
 # ====================================================================== the cli extra
