@@ -1,4 +1,9 @@
-"""The codec alone (pure, no server): exact round trips, readable shapes, precise errors."""
+"""The codec through the public API: exact round trips, readable shapes, precise errors.
+
+A value is written by ``update_*`` of one persistence and read back by a fresh one on the same
+database (a restart); what is stored is read with the test's own client; documents a codec
+refuses to load are planted with it.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,16 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-import bson
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
-from telegram.ext import ConversationHandler
+from telegram.ext import ConversationHandler, ExtBot
+from telegram.warnings import PTBUserWarning
 
-from mongo_persistence import DecodingError, EncodingError, TypeCodec
-from mongo_persistence._codec.codec import MAX_DEPTH, TAG, Codec
+from mongo_persistence import DecodingError, EncodingError, MongoPersistence, TypeCodec
+from tests.helpers.roundtrip import TAG, Factory, bad_documents, load_user, plant, round_trip
+
+MAX_DEPTH = 96
+"""The levels of containers an entity's data may nest (README "Limits", "Nesting")."""
 
 
 class Color(enum.Enum):
@@ -79,12 +87,6 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, collections.defaultdict):
         return a.default_factory is b.default_factory and same(dict(a), dict(b))
     return bool(a == b)
-
-
-def through_bson(codec: Codec, value: Any, bot: Bot | None = None) -> Any:
-    """Encode, push through real BSON bytes (as MongoDB would store it), decode."""
-    raw = bson.encode({"v": codec.encode(value, bot=bot)})
-    return codec.decode(bson.decode(raw)["v"], bot=bot)
 
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -150,45 +152,49 @@ ROUND_TRIP_CASES: list[tuple[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "value"), ROUND_TRIP_CASES, ids=[c[0] for c in ROUND_TRIP_CASES])
-def test_round_trip_is_exact(name: str, value: Any) -> None:
-    codec = Codec()
-    restored = through_bson(codec, value)
-    assert same(restored, value), (name, restored)
+async def test_round_trip_is_exact(make_persistence: Factory, db: Any) -> None:
+    """Every case in one user's data: one write, one restart."""
+    values = {name: value for name, value in ROUND_TRIP_CASES}
+    assert len(values) == len(ROUND_TRIP_CASES)
+    _, restored = await round_trip(make_persistence, db, values)
+    assert restored.keys() == values.keys()
+    wrong = [name for name, value in values.items() if not same(restored[name], value)]
+    assert not wrong, [(name, restored[name]) for name in wrong]
 
 
-def test_plain_data_is_stored_as_is() -> None:
+async def test_plain_data_is_stored_as_is(make_persistence: Factory, db: Any) -> None:
     value = {"age": "30", "tags": ["a", "b"], "n": 1, "f": 1.5, "ok": True, "none": None}
-    assert Codec().encode(value) == value
+    stored, restored = await round_trip(make_persistence, db, value)
+    assert stored == value
+    assert same(restored, value)
 
 
-def test_shapes_are_readable() -> None:
-    codec = Codec()
-    assert codec.encode((1, 2)) == {TAG: "tuple", "value": [1, 2]}
-    assert codec.encode({3: "x"}) == {TAG: "intdict", "value": {"3": "x"}}
-    assert codec.encode(dtm.date(2024, 1, 2)) == {
-        TAG: "date",
-        "date": dtm.datetime(2024, 1, 2, tzinfo=dtm.timezone.utc),
+async def test_shapes_are_readable(make_persistence: Factory, db: Any) -> None:
+    value = {
+        "tuple": (1, 2),
+        "intdict": {3: "x"},
+        "date": dtm.date(2024, 1, 2),
+        "enum": Color.RED,
+        "dollar": {"$where": 1},
+        "mixed": {"name": "x", 3: "y"},
     }
-    assert codec.encode(Color.RED) == {TAG: "enum", "class": f"{__name__}:Color", "name": "RED"}
-    assert codec.encode({"$where": 1}) == {TAG: "dict", "value": {}, "items": [["$where", 1]]}
-    assert codec.encode({"name": "x", 3: "y"}) == {
-        TAG: "dict",
-        "value": {"name": "x"},
-        "items": [[3, "y"]],
-    }
+    stored, _ = await round_trip(make_persistence, db, value)
+    assert stored["tuple"] == {TAG: "tuple", "value": [1, 2]}
+    assert stored["intdict"] == {TAG: "intdict", "value": {"3": "x"}}
+    assert stored["date"] == {TAG: "date", "date": dtm.datetime(2024, 1, 2)}  # read naive
+    assert stored["enum"] == {TAG: "enum", "class": f"{__name__}:Color", "name": "RED"}
+    assert stored["dollar"] == {TAG: "dict", "value": {}, "items": [["$where", 1]]}
+    assert stored["mixed"] == {TAG: "dict", "value": {"name": "x"}, "items": [[3, "y"]]}
 
 
-def test_int_subtypes_come_back_as_int() -> None:
-    codec = Codec()
-    restored = through_bson(codec, {"big": 2**40, "small": 5})
+async def test_int_subtypes_come_back_as_int(make_persistence: Factory, db: Any) -> None:
+    _, restored = await round_trip(make_persistence, db, {"big": 2**40, "small": 5})
     assert type(restored["big"]) is int
     assert type(restored["small"]) is int
 
 
-def test_telegram_objects_are_readable_and_bound_to_the_bot() -> None:
-    bot = Bot("123:ABC")
-    message = Message.de_json(
+def a_message(bot: ExtBot[Any]) -> Message:
+    return Message.de_json(
         {
             "message_id": 5,
             "date": 1700000000,
@@ -198,45 +204,65 @@ def test_telegram_objects_are_readable_and_bound_to_the_bot() -> None:
         },
         bot,
     )
-    codec = Codec()
-    encoded = codec.encode({"m": message, "u": User(1, "B", False)}, bot=bot)
-    assert encoded["m"][TAG] == "telegram"
-    assert encoded["m"]["class"] == "Message"
-    assert encoded["m"]["state"]["text"] == "hi"
-    assert encoded["m"]["state"]["chat"]["state"]["id"] == 42
-    restored = through_bson(codec, {"m": message, "u": User(1, "B", False)}, bot=bot)
+
+
+async def test_telegram_objects_are_readable_and_bound_to_the_bot(
+    make_persistence: Factory, db: Any
+) -> None:
+    bot: ExtBot[Any] = ExtBot("123:ABC")
+    message = a_message(bot)
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("a", callback_data="1")]])
+    value = {"m": message, "u": User(1, "B", False), "keyboard": [markup]}
+    stored, restored = await round_trip(make_persistence, db, value, bot=bot)
+    assert stored["m"][TAG] == "telegram"
+    assert stored["m"]["class"] == "Message"
+    assert stored["m"]["state"]["text"] == "hi"
+    assert stored["m"]["state"]["chat"]["state"]["id"] == 42
     assert restored["m"] == message
     assert restored["m"].text == "hi"
     assert restored["m"].get_bot() is bot
     assert restored["m"].chat.get_bot() is bot
     assert restored["u"] == User(1, "B", False)
+    assert restored["keyboard"] == [markup]
 
 
-def test_keyboard_round_trips() -> None:
-    markup = InlineKeyboardMarkup([[InlineKeyboardButton("a", callback_data="1")]])
-    restored = through_bson(Codec(), [markup])
-    assert restored == [markup]
+async def test_running_bot_becomes_a_placeholder_and_comes_back(
+    make_persistence: Factory, db: Any
+) -> None:
+    bot: ExtBot[Any] = ExtBot("123:ABC")
+    restarted: ExtBot[Any] = ExtBot("123:ABC")  # the new process's bot
+    stored = await round_trip(make_persistence, db, {"bot": bot}, bot=bot)
+    assert stored[0] == {"bot": {TAG: "bot"}}
+    assert (await load_user(make_persistence, bot=restarted))["bot"] is restarted
 
 
-def test_running_bot_becomes_a_placeholder_and_comes_back() -> None:
-    bot = Bot("123:ABC")
-    codec = Codec()
-    encoded = codec.encode({"bot": bot}, bot=bot)
-    assert encoded == {"bot": {TAG: "bot"}}
-    assert codec.decode(encoded, bot=bot)["bot"] is bot
-
-
-def test_other_bot_is_stored_as_unknown_and_loads_as_none() -> None:
-    bot, other = Bot("123:ABC"), Bot("456:DEF")
-    codec = Codec()
+async def test_other_bot_is_stored_as_unknown_and_loads_as_none(
+    make_persistence: Factory, db: Any
+) -> None:
+    bot: ExtBot[Any] = ExtBot("123:ABC")
     with pytest.warns(UserWarning, match="unknown bot"):
-        encoded = codec.encode({"bot": other}, bot=bot)
-    assert "456:DEF" not in repr(encoded)
-    assert codec.decode(encoded, bot=bot) == {"bot": None}
+        stored, restored = await round_trip(make_persistence, db, {"bot": Bot("456:DEF")}, bot=bot)
+    assert "456:DEF" not in repr(stored)
+    assert restored == {"bot": None}
 
 
 class Opaque:
     pass
+
+
+async def refused(persistence: MongoPersistence[Any, Any, Any], kind: str, value: Any) -> Any:
+    """The EncodingError of ``update_<kind>`` (user_data[42], chat_data[1] or bot_data)."""
+    try:
+        with pytest.raises(EncodingError) as info:
+            if kind == "bot_data":
+                await persistence.update_bot_data(value)
+            else:
+                await getattr(persistence, f"update_{kind}")(
+                    42 if kind == "user_data" else 1, value
+                )
+        return info.value
+    finally:
+        await persistence.flush()
 
 
 @pytest.mark.parametrize(
@@ -248,37 +274,37 @@ class Opaque:
         ({"gen": (x for x in [])}, "['gen']", "generator"),
     ],
 )
-def test_unsupported_values_name_entity_path_and_type(
-    value: Any, path: str, type_name: str
+async def test_unsupported_values_name_entity_path_and_type(
+    value: Any, path: str, type_name: str, make_persistence: Factory, db: Any
 ) -> None:
-    with pytest.raises(EncodingError) as info:
-        Codec().encode(value, entity="user_data[42]")
-    err = info.value
+    err = await refused(make_persistence(), "user_data", value)
     assert isinstance(err, TypeError)
     assert err.entity == "user_data[42]"
     assert err.path == path
     assert err.value_type.endswith(type_name)
     assert f"user_data[42]{path}" in str(err)
+    assert await db["user_data"].count_documents({}) == 0  # nothing of that entity is written
 
 
-def test_cycle_is_reported_once_around() -> None:
+async def test_cycle_is_reported_once_around(make_persistence: Factory) -> None:
     data: dict[str, Any] = {"a": [1, {"b": None}]}
     data["a"][1]["b"] = data
-    with pytest.raises(EncodingError, match="contains itself") as info:
-        Codec().encode(data, entity="chat_data[1]")
-    assert info.value.path == "['a'][1]['b']"
+    err = await refused(make_persistence(), "chat_data", data)
+    assert "contains itself" in str(err)
+    assert err.entity == "chat_data[1]"
+    assert err.path == "['a'][1]['b']"
 
 
-def test_too_deep_nesting_is_rejected_clearly() -> None:
+async def test_too_deep_nesting_is_rejected_clearly(make_persistence: Factory, db: Any) -> None:
     deep: Any = "leaf"
     for _ in range(MAX_DEPTH + 5):
         deep = [deep]
-    with pytest.raises(EncodingError, match="nesting deeper"):
-        Codec().encode({"d": deep}, entity="bot_data")
+    err = await refused(make_persistence(), "bot_data", {"d": deep})
+    assert "nesting deeper" in str(err) and err.entity == "bot_data"
     fine: Any = "leaf"
     for _ in range(MAX_DEPTH - 10):
         fine = [fine]
-    assert through_bson(Codec(), fine) == fine
+    assert (await round_trip(make_persistence, db, {"fine": fine}))[1] == {"fine": fine}
 
 
 @dataclass
@@ -287,52 +313,74 @@ class Point:
     y: int
 
 
-def test_custom_type_codec() -> None:
-    codec = Codec([TypeCodec(Point, "Point", lambda p: {"x": p.x, "y": p.y}, lambda d: Point(**d))])
+POINT = TypeCodec(Point, "Point", lambda p: {"x": p.x, "y": p.y}, lambda d: Point(**d))
+
+
+async def test_custom_type_codec(make_persistence: Factory, db: Any) -> None:
     value = {"where": Point(1, 2), "path": (Point(3, 4),)}
-    encoded = codec.encode(value)
-    assert encoded["where"] == {TAG: "custom", "codec": "Point", "value": {"x": 1, "y": 2}}
-    assert through_bson(codec, value) == value
-    with pytest.raises(DecodingError, match="no TypeCodec named 'Point'"):
-        Codec().decode(encoded, entity="user_data[1]")
+    stored, restored = await round_trip(make_persistence, db, value, codecs=[POINT])
+    assert stored["where"] == {TAG: "custom", "codec": "Point", "value": {"x": 1, "y": 2}}
+    assert restored == value
+    with pytest.raises(DecodingError, match="no TypeCodec named 'Point'") as info:
+        await load_user(make_persistence)
+    assert info.value.entity == "user_data[1]"
 
 
 def test_duplicate_codec_names_are_refused() -> None:
     with pytest.raises(ValueError, match="Two codecs"):
-        Codec([TypeCodec(Point, "P", vars, dict), TypeCodec(Opaque, "P", vars, dict)])
+        MongoPersistence.from_uri(
+            "mongodb://127.0.0.1:1",
+            codecs=[TypeCodec(Point, "P", vars, dict), TypeCodec(Opaque, "P", vars, dict)],
+        )
 
 
-def test_pickle_is_off_by_default_and_refused_on_load() -> None:
-    with pytest.raises(EncodingError):
-        Codec().encode(Opaque())
-    pickled = Codec(pickle_fallback=True).encode({"o": Point(1, 2)})
-    assert pickled["o"][TAG] == "pickle"
+async def test_pickle_is_off_by_default_and_refused_on_load(
+    make_persistence: Factory, db: Any
+) -> None:
+    await refused(make_persistence(), "user_data", {"o": Opaque()})
+    with pytest.warns(PTBUserWarning, match="pickle"):
+        stored, restored = await round_trip(
+            make_persistence, db, {"o": Point(1, 2)}, pickle_fallback=True
+        )
+    assert stored["o"][TAG] == "pickle"
+    assert restored == {"o": Point(1, 2)}
     with pytest.raises(DecodingError, match="pickle_fallback=True"):
-        Codec().decode(pickled)
-    assert Codec(pickle_fallback=True).decode(pickled) == {"o": Point(1, 2)}
+        await load_user(make_persistence)
 
 
-def test_unknown_tag_and_missing_enum_class_are_decoding_errors() -> None:
-    with pytest.raises(DecodingError, match="unknown __type__"):
-        Codec().decode({"x": {TAG: "martian"}}, entity="chat_data[1]")
-    with pytest.raises(DecodingError, match="cannot find class"):
-        Codec().decode({TAG: "enum", "class": "no_such_module_xyz:Color", "name": "RED"})
-    with pytest.raises(DecodingError, match="is not a Enum"):
-        Codec().decode({TAG: "enum", "class": "builtins:dict", "name": "x"})
+async def test_unknown_tag_and_missing_enum_class_are_decoding_errors(
+    make_persistence: Factory, db: Any
+) -> None:
+    await plant(
+        db,
+        "chat_data",
+        {
+            1: {"x": {TAG: "martian"}},
+            2: {"e": {TAG: "enum", "class": "no_such_module_xyz:Color", "name": "RED"}},
+            3: {"e": {TAG: "enum", "class": "builtins:dict", "name": "x"}},
+            4: {"fine": 1},
+        },
+    )
+    bad = await bad_documents(make_persistence, "chat_data")
+    assert sorted(bad) == ["chat_data[1]", "chat_data[2]", "chat_data[3]"]
+    assert "unknown __type__" in str(bad["chat_data[1]"])
+    assert "cannot find class" in str(bad["chat_data[2]"])
+    assert "is not a Enum" in str(bad["chat_data[3]"])
 
 
-def test_decoding_errors_name_the_path() -> None:
-    stored = {"a": [{"b": {TAG: "martian"}}], "c": {TAG: "intdict", "value": {"7": {TAG: "x"}}}}
-    with pytest.raises(DecodingError) as info:
-        Codec().decode(stored, entity="user_data[1]")
-    assert info.value.path == "['a'][0]['b']"
-    with pytest.raises(DecodingError) as info:
-        Codec().decode({"c": stored["c"]}, entity="user_data[1]")
-    assert info.value.path == "['c']['7']"
+async def test_decoding_errors_name_the_path(make_persistence: Factory, db: Any) -> None:
+    intdict = {TAG: "intdict", "value": {"7": {TAG: "x"}}}
+    await plant(
+        db, "user_data", {1: {"a": [{"b": {TAG: "martian"}}], "c": intdict}, 2: {"c": intdict}}
+    )
+    bad = await bad_documents(make_persistence, "user_data")
+    assert bad["user_data[1]"].path == "['a'][0]['b']"
+    assert bad["user_data[2]"].path == "['c']['7']"
 
 
-def test_defaultdict_with_an_arbitrary_factory_is_refused_clearly() -> None:
-    value = {"d": collections.defaultdict(lambda: 5)}
-    with pytest.raises(EncodingError, match="default_factory") as info:
-        Codec().encode(value, entity="bot_data")
-    assert info.value.path == "['d']"
+async def test_defaultdict_with_an_arbitrary_factory_is_refused_clearly(
+    make_persistence: Factory,
+) -> None:
+    err = await refused(make_persistence(), "bot_data", {"d": collections.defaultdict(lambda: 5)})
+    assert "default_factory" in str(err)
+    assert err.path == "['d']"
