@@ -29,11 +29,11 @@ from mongo_persistence import (
     PersistenceWriteError,
     TypeCodec,
 )
-from mongo_persistence._codec.codec import MAX_DECODE_DEPTH, Codec
-from mongo_persistence._util.logs import LOG_LINE_MAX
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
-T = "__type__"
+T = "__type__"  # the key of a tagged value (README "Types: the codec")
+MAX_DECODE_DEPTH = 100  # deeper is a DecodingError (README "Security", "Loading never runs code")
+LOG_LINE_MAX = 1000  # every log line of the library is capped (README "Security")
 
 D0 = dtm.datetime(2024, 1, 1)
 ONE_HOUR = dtm.timedelta(hours=1)
@@ -474,15 +474,16 @@ async def test_a_real_ctrl_c_while_decoding_propagates(
 ) -> None:
     doc = {"_id": 1, "data": {"x": {T: "custom", "codec": "c", "value": 1}}}
     await db["user_data"].insert_one(doc)
+    await db["bot_data"].insert_one({**doc, "_id": "bot_data"})
     codec = TypeCodec(int, "c", encode=int, decode=interrupting)
     persistence = make_persistence(codecs=[codec], on_bad_document=mode)
     with ctrl_c_raises():
         with pytest.raises(KeyboardInterrupt):
             await persistence.get_user_data()
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        # Through Codec.decode alone too.
+        # Through the loading of bot_data too.
         with pytest.raises(KeyboardInterrupt):
-            Codec([codec]).decode({T: "custom", "codec": "c", "value": 1})
+            await persistence.get_bot_data()
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert persistence.bad_documents == {}
     await persistence.flush()
@@ -503,13 +504,20 @@ async def test_a_cancellation_while_loading_propagates(
     await persistence.flush()
 
 
-def test_a_user_codec_raising_system_exit_is_a_decoding_error() -> None:
+async def test_a_user_codec_raising_system_exit_is_a_decoding_error(
+    make_persistence: Factory, db: Any
+) -> None:
     def exits(_: Any) -> Any:
         raise SystemExit(0)
 
-    codec = Codec([TypeCodec(int, "c", encode=int, decode=exits)])
-    with pytest.raises(DecodingError, match="the decoder of codec 'c' failed: SystemExit"):
-        codec.decode({"a": {T: "custom", "codec": "c", "value": 1}}, entity="bot_data")
+    doc = {"_id": "bot_data", "data": {"a": {T: "custom", "codec": "c", "value": 1}}, "format": 2}
+    await db["bot_data"].insert_one(doc)
+    persistence = make_persistence(codecs=[TypeCodec(int, "c", encode=int, decode=exits)])
+    with pytest.raises(DecodingError, match="the decoder of codec 'c' failed: SystemExit") as info:
+        await persistence.get_bot_data()
+    assert info.value.entity == "bot_data" and info.value.path == "['a']"
+    await persistence.flush()
+    assert await db["bot_data"].find_one() == doc
 
 
 # ============================================================================ logs
