@@ -35,7 +35,6 @@ from mongo_persistence import (
     MongoPersistence,
     MongoPersistenceError,
 )
-from mongo_persistence._codec.codec import Codec
 from tests.helpers.compare import assert_same
 from tests.ptb_offline import TOKEN, OfflineRequest, build_application, message_update
 
@@ -352,18 +351,19 @@ async def test_whatever_nesting_the_codec_accepts_the_server_stores(
             value = make(value)
         return value
 
-    codec = Codec()
-    levels = 1
-    while True:
-        try:
-            codec.encode({"v": nest(levels + 1)})
-        except EncodingError:
-            break
-        levels += 1
-        assert levels < 200
     persistence = make_persistence()
     await persistence.get_user_data()
-    await persistence.update_user_data(1, {"v": nest(levels)})
+    levels = 200  # from far too deep down to the first level update_user_data accepts
+    while True:
+        assert levels > 1
+        try:
+            await persistence.update_user_data(1, {"v": nest(levels)})
+        except EncodingError as exc:
+            assert "nesting deeper" in str(exc)
+            levels -= 1
+        else:
+            break
+    assert levels < 200
     with pytest.raises(EncodingError, match="nesting deeper"):
         await persistence.update_user_data(2, {"v": nest(levels + 1)})
     await persistence.flush()
