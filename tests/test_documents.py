@@ -14,15 +14,16 @@ import bson
 import pytest
 from bson import json_util
 from bson.codec_options import CodecOptions
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient, monitoring
 
 from mongo_persistence import DecodingError, MongoPersistence
-from mongo_persistence._codec.codec import FORMAT_VERSION, TAG
 from scripts.make_v010_fixture import USERS
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
 UTC = dtm.timezone.utc
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+TAG = "__type__"  # the key of a tagged value (README "Types: the codec")
+FORMAT_VERSION = 2  # the format version of the documents (README "In the Mongo shell": "now `2`")
 FIXTURE = Path(__file__).parent / "data" / "v010" / "documents.jsonl"
 
 
@@ -558,13 +559,38 @@ async def test_a_planted_data_version_that_is_no_version_skips_only_that_entity(
     assert (await db["user_data"].find_one({"_id": 1}))["data"] == {"age": "1"}
 
 
+class BotWritesFirst(monitoring.CommandListener):
+    """The bot writes user 42 when ``upgrade`` sends its replace of it (read, not yet replaced).
+
+    Registered with PyMongo for every client created afterwards (the command's too); does
+    nothing once it has written, or for the commands of another database.
+    """
+
+    def __init__(self, uri: str, db_name: str, document: dict[str, Any]) -> None:
+        self.uri, self.db_name, self.document = uri, db_name, document
+        self.written = False
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.written or event.database_name != self.db_name:
+            return
+        if event.command_name != "update" or event.command.get("update") != "user_data":
+            return
+        query = event.command["updates"][0]["q"]
+        if query.get("_id") == 42 and "updated_at" in query:
+            self.written = True
+            with MongoClient(self.uri, serverSelectionTimeoutMS=5000) as client:
+                client[self.db_name]["user_data"].replace_one({"_id": 42}, self.document)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
 async def test_upgrade_leaves_a_document_the_bot_wrote_meanwhile_to_the_bot(
     mongodb_uri: str, db_name: str, db: Any
 ) -> None:
-    from pymongo import MongoClient
-
-    from mongo_persistence._codec.upgrade import upgrade_documents
-
     await plant_fixture(db)
     bot_write = {
         "_id": 42,
@@ -572,16 +598,13 @@ async def test_upgrade_leaves_a_document_the_bot_wrote_meanwhile_to_the_bot(
         "format": 2,
         "updated_at": dtm.datetime.now(UTC),
     }
-    with MongoClient(mongodb_uri) as sync_client:
-        handled = []
-
-        def progress(_: int) -> None:
-            handled.append(1)
-            if len(handled) == 1:  # the first user: the bot writes it between read and replace
-                sync_client[db_name]["user_data"].replace_one({"_id": 42}, bot_write)
-
-        result = await upgrade_documents(db, None, progress=progress)
-    assert result.raced == 1 and result.upgraded == 6 and not result.failed
+    listener = BotWritesFirst(mongodb_uri, db_name, bot_write)
+    monitoring.register(listener)
+    result = await cli("upgrade", "--uri", mongodb_uri, "-d", db_name)
+    assert listener.written
+    assert result.exit_code == 0, result.output
+    assert "Upgraded 6 of 7 documents" in result.output
+    assert "; 1 written by the bot meanwhile." in result.output
     assert (await db["user_data"].find_one({"_id": 42}))["data"] == {"name": "Ada", "age": 31}
     assert await db["user_data"].count_documents({"format": 2}) == 2
 
