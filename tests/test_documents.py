@@ -576,7 +576,7 @@ class BotWritesFirst(monitoring.CommandListener):
         if event.command_name != "update" or event.command.get("update") != "user_data":
             return
         query = event.command["updates"][0]["q"]
-        if query.get("_id") == 42 and "updated_at" in query:
+        if query.get("_id") == 42:
             self.written = True
             with MongoClient(self.uri, serverSelectionTimeoutMS=5000) as client:
                 client[self.db_name]["user_data"].replace_one({"_id": 42}, self.document)
