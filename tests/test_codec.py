@@ -27,6 +27,8 @@ from tests.helpers.roundtrip import TAG, Factory, bad_documents, load_user, plan
 
 MAX_DEPTH = 96
 """The levels of containers an entity's data may nest (README "Limits", "Nesting")."""
+MAX_DECODE_DEPTH = 100
+"""Stored data nested deeper is a DecodingError (README "Errors" and "Security")."""
 
 
 class Color(enum.Enum):
@@ -295,16 +297,38 @@ async def test_cycle_is_reported_once_around(make_persistence: Factory) -> None:
     assert err.path == "['a'][1]['b']"
 
 
+def lists(levels: int) -> Any:
+    """``levels`` lists around a string: with the data's own dict, ``levels + 1`` levels."""
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
 async def test_too_deep_nesting_is_rejected_clearly(make_persistence: Factory, db: Any) -> None:
-    deep: Any = "leaf"
-    for _ in range(MAX_DEPTH + 5):
-        deep = [deep]
-    err = await refused(make_persistence(), "bot_data", {"d": deep})
+    err = await refused(make_persistence(), "bot_data", {"d": lists(MAX_DEPTH + 5)})
     assert "nesting deeper" in str(err) and err.entity == "bot_data"
-    fine: Any = "leaf"
-    for _ in range(MAX_DEPTH - 10):
-        fine = [fine]
-    assert (await round_trip(make_persistence, db, {"fine": fine}))[1] == {"fine": fine}
+    err = await refused(make_persistence(), "bot_data", {"d": lists(MAX_DEPTH)})
+    assert "nesting deeper" in str(err)
+    deepest = {"d": lists(MAX_DEPTH - 1)}  # MAX_DEPTH levels: the data's dict and the lists
+    assert (await round_trip(make_persistence, db, deepest))[1] == deepest
+
+
+async def test_stored_nesting_deeper_than_the_read_limit_is_a_decoding_error(
+    make_persistence: Factory, db: Any
+) -> None:
+    """Documents another program wrote: MAX_DECODE_DEPTH levels load, one more does not."""
+    await plant(
+        db,
+        "user_data",
+        {1: {"d": lists(MAX_DECODE_DEPTH - 1)}, 2: {"d": lists(MAX_DECODE_DEPTH)}},
+    )
+    bad = await bad_documents(make_persistence, "user_data")
+    assert list(bad) == ["user_data[2]"]
+    assert f"nested deeper than {MAX_DECODE_DEPTH} levels" in str(bad["user_data[2]"])
+    assert (await load_user(make_persistence, on_bad_document="skip")) == {
+        "d": lists(MAX_DECODE_DEPTH - 1)
+    }
 
 
 @dataclass
