@@ -561,7 +561,9 @@ async def test_no_log_record_holds_user_data_and_none_exceeds_the_cap(
     records = [r for r in caplog.records if r.name.startswith("mongo_persistence")]
     assert any("user_data[2]" in r.getMessage() for r in records)
     assert any("chat_data[-5]" in r.getMessage() for r in records)
-    assert any(r.getMessage().endswith("characters]") for r in records)  # the long names
+    capped = [r.getMessage() for r in records if r.getMessage().endswith("characters]")]
+    assert capped  # the long names
+    assert {len(message) for message in capped} == {LOG_LINE_MAX}  # cut at the cap, not before
     for record in records:
         message = record.getMessage()
         assert len(message) <= LOG_LINE_MAX, len(message)
