@@ -129,8 +129,10 @@ class MongoStore:
     async def close(self) -> None:
         """Closes the client this store owns (see ``opener``); a client handed in stays open.
 
-        The store stays usable: the next operation opens a new client.
+        The store stays usable: the next operation opens a new client. The journal's lock is
+        released: what it still holds is left behind, for the next start to replay.
         """
+        await self.writer.kept.release()
         if self._opener is None or self._closed:
             return
         self._closed = True
