@@ -156,7 +156,7 @@ class Journal:
 
     def release(self) -> None:
         """Releases the lock: the file, if any, is left behind for the next start to replay."""
-        self._lock.release_unless_kept()
+        self._lock.release()
 
     def append(self, lines: list[str]) -> Path:
         """Appends records and fsyncs them; returns the file's path.
@@ -181,7 +181,7 @@ class Journal:
         if fallback == self.path:
             raise error
         _LOGGER.error("Cannot write the journal %s; using %s", self.path, fallback)
-        self._lock.release(remove=False)
+        self._lock.release()
         self._lock = JournalLock(fallback)
         if not self._lock.acquire():
             raise OSError(errno.EAGAIN, "the journal's lock is held", str(fallback))
@@ -195,7 +195,7 @@ class Journal:
             if self._lock.held or self.path.exists():
                 self._hold()  # not while another process replays it
                 self.path.unlink(missing_ok=True)
-                self._lock.release(remove=True)
+                self._lock.release()
             self.records = self.size = 0
             return
         self._hold()
@@ -229,6 +229,6 @@ class Journal:
         if not lock.acquire():
             return None
         if not path.exists():
-            lock.release(remove=True)
+            lock.release()
             return None
         return lock

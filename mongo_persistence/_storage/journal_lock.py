@@ -49,10 +49,9 @@ class JournalLock:
         journal (:class:`pathlib.Path`): The journal it guards.
     """
 
-    __slots__ = ("_fd", "held", "journal", "path")
+    __slots__ = ("_fd", "held", "path")
 
     def __init__(self, journal: Path) -> None:
-        self.journal = journal
         self.path = lock_path(journal)
         self._fd: int | None = None
         self.held = False
@@ -93,15 +92,14 @@ class JournalLock:
         self.held = _same_file(fd, self.path)
         return True
 
-    def release(self, *, remove: bool) -> None:
-        """Releases the lock; ``remove`` deletes the lock file first (its journal is gone)."""
+    def release(self) -> None:
+        """Removes the lock file, then releases the lock.
+
+        Removing it while it is locked is safe: a process that opened it before takes the lock of
+        a removed file, which :meth:`acquire` tells from the file at the path.
+        """
         if self._fd is not None:
-            if remove:
-                self.path.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)
             os.close(self._fd)
             self._fd = None
         self.held = False
-
-    def release_unless_kept(self) -> None:
-        """Releases the lock; the lock file is removed too unless the journal is still there."""
-        self.release(remove=not self.journal.exists())

@@ -325,7 +325,7 @@ class MongoStore:
                 restored, skipped = await self._restore(path, check_namespace=True)
                 await asyncio.to_thread(path.unlink, missing_ok=True)
             finally:
-                await asyncio.to_thread(lock.release_unless_kept)
+                await asyncio.to_thread(lock.release)
             _LOGGER.warning(
                 "Replayed the journal %s of an earlier run: %d entities restored, %d older than "
                 "the database's copy.",
