@@ -151,3 +151,27 @@ async def test_two_starts_at_once_replay_a_journal_left_behind_once(
     _assert_last_run(await make_persistence().get_user_data(), last)
     await first.flush()
     await second.flush()
+
+
+async def test_a_journal_left_at_a_flush_is_replayed_while_its_process_still_runs(
+    gone: LocalServer, make_persistence: Factory, db_name: str, tmp_path: Path
+) -> None:
+    """An old bot shut down during an outage (its flush left the journal) but its process has not
+    exited yet: the new bot's start replays the journal (the lock was released at the flush)."""
+    old = make_persistence(target=gone.uri, flush_timeout=0.3, write_timeout=0.5)
+    assert await old.get_user_data() == {}
+    gone.kill()
+    await old.update_user_data(3, {"kept": True})
+    assert old.health().pending == 1
+    second = make_persistence()
+    assert await second.get_user_data() == {}  # the old bot still runs: its journal is its own
+    await second.flush()
+    await old.flush()
+    left = old.last_recovery_file
+    assert left is not None and left.exists()
+    assert list(left.parent.glob("*.lock")) == []
+
+    new = make_persistence()
+    assert await new.get_user_data() == {3: {"kept": True}}
+    assert not left.exists()
+    await new.flush()
