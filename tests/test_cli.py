@@ -16,7 +16,7 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from click.testing import Result
 from pymongo import AsyncMongoClient, MongoClient
-from telegram.ext import ExtBot
+from telegram.ext import ContextTypes, ExtBot
 
 from mongo_persistence import MongoPersistence, PersistenceConnectionError
 from tests.helpers.command import cli, invoke
@@ -497,6 +497,32 @@ async def test_check_lists_the_bad_documents_without_their_content(
     fine = await cli("check", "--uri", mongodb_uri, "-d", db_name)
     assert_clean(fine)
     assert "Checked 2 documents: none bad." in fine.output
+
+
+async def test_check_accepts_the_documents_of_data_classes_holding_a_plain_value(
+    make_persistence: Any, mongodb_uri: str, db_name: str, db: Any
+) -> None:
+    """context_types with int, float and complex data: the documents the bot writes and reads."""
+    types = ContextTypes(user_data=int, chat_data=float, bot_data=complex)
+    persistence = make_persistence(context_types=types)
+    await persistence.update_user_data(1, 5)
+    await persistence.update_chat_data(-1, 2.5)
+    await persistence.update_bot_data(1 + 2j)
+    await persistence.flush()
+    assert (await db.user_data.find_one({"_id": 1}))["data"] == 5
+    assert (await db.chat_data.find_one({"_id": -1}))["data"] == 2.5
+    restarted = make_persistence(context_types=types)
+    assert await restarted.get_user_data() == {1: 5}
+    assert await restarted.get_bot_data() == 1 + 2j
+    result = await cli("check", "--uri", mongodb_uri, "-d", db_name)
+    assert_clean(result)
+    assert "Checked 3 documents: none bad." in result.output
+    # a plain value is no callback data cache
+    await db["callback_data"].insert_one({"_id": "callback_data", "data": 5})
+    refused = await cli("check", "--uri", mongodb_uri, "-d", db_name)
+    assert_clean(refused, 1)
+    assert "callback_data: its 'data' field is int, not a document" in refused.output
+    await restarted.flush()
 
 
 # ----------------------------------------------------------------------- the storage layer only

@@ -1,9 +1,10 @@
 """``mongo-persistence check``: the documents of a namespace that the bot cannot load.
 
 Every document is decoded by the bot's own rules (the codec, and
-:func:`~mongo_persistence._persistence.persistence.conversation_key` and
-:func:`~mongo_persistence._persistence.persistence.callback_data_from` for the shapes the bot
-checks when it loads), so the command reports exactly the documents the bot refuses.
+:func:`~mongo_persistence._persistence.shapes.conversation_key`,
+:func:`~mongo_persistence._persistence.shapes.callback_data_from` and
+:func:`~mongo_persistence._persistence.shapes.is_scalar_class` for the shapes the bot checks when
+it loads), so the command reports exactly the documents the bot refuses.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from mongo_persistence._cli.options import codec_options, connection_options, lo
 from mongo_persistence._cli.target import Opened, make_target, open_target
 from mongo_persistence._codec.codec import Codec
 from mongo_persistence._errors import DecodingError
-from mongo_persistence._persistence.shapes import callback_data_from, conversation_key
+from mongo_persistence._persistence.shapes import (
+    callback_data_from,
+    conversation_key,
+    is_scalar_class,
+)
 from mongo_persistence._storage.entity import COLLECTIONS
 
 
@@ -94,7 +99,7 @@ def document_problem(codec: Codec, kind: str, doc: dict[str, Any]) -> str | None
             codec.decode(doc["state"], entity=entity)
             return None
         if not isinstance(doc.get("data", {}), dict):
-            return f"{entity}: its 'data' field is {type(doc['data']).__name__}, not a document"
+            return _plain_value_problem(codec, kind, doc, entity)
         data = codec.decode(doc.get("data", {}), entity=entity)
         if kind == "callback_data":
             callback_data_from(data)  # the shape the bot checks when it loads the cache
@@ -103,3 +108,21 @@ def document_problem(codec: Codec, kind: str, doc: dict[str, Any]) -> str | None
     except DecodingError as exc:
         return f"{exc.entity}{exc.path}: {exc.reason}"
     return None
+
+
+def _plain_value_problem(codec: Codec, kind: str, doc: dict[str, Any], entity: str) -> str | None:
+    """What is wrong with a document whose ``data`` is no document, or :obj:`None`.
+
+    Such is the document of a data class holding a plain value (``context_types`` with
+    ``user_data=int``...: ``{_id, data: <value>}``); the bot's rule for those classes is
+    :func:`~mongo_persistence._persistence.shapes.is_scalar_class`. Which class the bot has, the
+    command cannot know: any value of such a class is accepted.
+
+    Raises:
+        :class:`mongo_persistence.DecodingError`: The value cannot be decoded.
+    """
+    if kind in ("user_data", "chat_data", "bot_data"):
+        value = codec.decode(doc["data"], entity=entity)
+        if is_scalar_class(type(value)):
+            return None
+    return f"{entity}: its 'data' field is {type(doc['data']).__name__}, not a document"

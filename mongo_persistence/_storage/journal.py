@@ -3,13 +3,15 @@
 A write MongoDB did not acknowledge is appended to the journal (one Extended JSON record per line,
 fsynced, readable by the bot's user only) before its caller is answered; the journal is compacted
 when kept writes are acknowledged, and replayed at the next start before loading (an older record
-never overwrites a newer document). A journal left behind is also a recovery file for
-``mongo-persistence recover``.
+never overwrites a newer document). While its process lives, a journal is locked
+(:mod:`~mongo_persistence._storage.journal_lock`): only a journal left behind is replayed. A
+journal left behind is also a recovery file for ``mongo-persistence recover``.
 """
 
 from __future__ import annotations
 
 import datetime as dtm
+import errno
 import os
 import tempfile
 import uuid
@@ -19,6 +21,7 @@ from typing import Any, Final
 
 from bson import json_util
 
+from mongo_persistence._storage.journal_lock import JournalLock
 from mongo_persistence._storage.tracker import Entry, Plan
 from mongo_persistence._util.logs import get_logger
 
@@ -110,6 +113,8 @@ def _write_private(path: Path, lines: Iterable[str], *, append: bool) -> None:
 class Journal:
     """The journal file of one persistence (one database and namespace, one process).
 
+    Its lock (:class:`~mongo_persistence._storage.journal_lock.JournalLock`) is held from the first
+    record written until the file is removed (no kept writes left) or :meth:`release` is called.
     Blocking file calls: the store runs them in a worker thread.
 
     Args:
@@ -119,15 +124,39 @@ class Journal:
         namespace (:obj:`str` | :obj:`None`): The namespace (part of the file name).
     """
 
-    __slots__ = ("_stem", "directory", "path", "records", "size")
+    __slots__ = ("_lock", "_stem", "directory", "path", "records", "size")
 
     def __init__(self, directory: Path, database: str | None, namespace: str | None) -> None:
         self.directory = directory
         self._stem = f"{_PREFIX}{database or '-'}.{namespace or '-'}."
-        # one file per persistence object: a restarted persistence replays it
-        self.path = directory / f"{self._stem}{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self.path = self._new_path()
+        self._lock = JournalLock(self.path)
         self.records = 0  # records in the file
         self.size = 0  # bytes in the file
+
+    def _new_path(self) -> Path:
+        # one file per persistence object: a restarted persistence replays it
+        return self.directory / f"{self._stem}{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+
+    def _hold(self) -> None:
+        """Takes the file's lock before it is written (see :meth:`release`).
+
+        Raises:
+            :class:`OSError`: The lock file cannot be created.
+        """
+        if self._lock.acquire():
+            return
+        # Released and now replayed by another process: the kept writes go to a new file.
+        _LOGGER.info(
+            "The journal %s is replayed by another process; using a new one", self.path.name
+        )
+        self.path, self.records, self.size = self._new_path(), 0, 0
+        self._lock = JournalLock(self.path)
+        self._lock.acquire()
+
+    def release(self) -> None:
+        """Releases the lock: the file, if any, is left behind for the next start to replay."""
+        self._lock.release()
 
     def append(self, lines: list[str]) -> Path:
         """Appends records and fsyncs them; returns the file's path.
@@ -137,26 +166,39 @@ class Journal:
         """
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            self._hold()
             _write_private(self.path, lines, append=True)
-        except OSError:
-            fallback = Path(tempfile.gettempdir()) / self.path.name
-            if fallback == self.path:
-                raise
-            _LOGGER.error("Cannot write the journal %s; using %s", self.path, fallback)
-            if self.path.exists():
-                fallback.write_bytes(self.path.read_bytes())
-            self.path, self.directory = fallback, fallback.parent
+        except OSError as exc:
+            self._fall_back(exc)
             _write_private(self.path, lines, append=True)
         self.records += len(lines)
         self.size += sum(len(line.encode()) for line in lines)
         return self.path
 
+    def _fall_back(self, error: OSError) -> None:
+        """Moves the journal to the temporary directory (the directory cannot be written)."""
+        fallback = Path(tempfile.gettempdir()) / self.path.name
+        if fallback == self.path:
+            raise error
+        _LOGGER.error("Cannot write the journal %s; using %s", self.path, fallback)
+        self._lock.release()
+        self._lock = JournalLock(fallback)
+        if not self._lock.acquire():
+            raise OSError(errno.EAGAIN, "the journal's lock is held", str(fallback))
+        if self.path.exists():
+            fallback.write_bytes(self.path.read_bytes())
+        self.path, self.directory = fallback, fallback.parent
+
     def rewrite(self, lines: list[str]) -> None:
-        """Replaces the records by these (the file is removed when there are none)."""
+        """Replaces the records by these (the file and its lock are removed when there are none)."""
         if not lines:
-            self.path.unlink(missing_ok=True)
+            if self._lock.held or self.path.exists():
+                self._hold()  # not while another process replays it
+                self.path.unlink(missing_ok=True)
+                self._lock.release()
             self.records = self.size = 0
             return
+        self._hold()
         temporary = self.path.with_suffix(".tmp")
         _write_private(temporary, lines, append=False)
         temporary.replace(self.path)
@@ -164,6 +206,29 @@ class Journal:
         self.size = sum(len(line.encode()) for line in lines)
 
     def left_behind(self) -> list[Path]:
-        """Journals of earlier runs of this bot (same database and namespace), oldest first."""
-        found = [p for p in self.directory.glob(f"{self._stem}*.jsonl") if p != self.path]
-        return sorted(found, key=lambda p: p.stat().st_mtime)
+        """Journals of this bot (same database and namespace) but another persistence, oldest first.
+
+        Some may belong to a process still running: see :meth:`take`.
+        """
+        found = []
+        for path in self.directory.glob(f"{self._stem}*.jsonl"):
+            try:
+                found.append((path.stat().st_mtime, path))
+            except FileNotFoundError:  # removed by its process or by another start meanwhile
+                continue
+        return [path for _, path in sorted(found) if path != self.path]
+
+    @staticmethod
+    def take(path: Path) -> JournalLock | None:
+        """The lock of a journal found by :meth:`left_behind`, held, or :obj:`None`.
+
+        :obj:`None`: the journal is still its process's own, or was removed meanwhile (replayed by
+        another start, or emptied by its process).
+        """
+        lock = JournalLock(path)
+        if not lock.acquire():
+            return None
+        if not path.exists():
+            lock.release()
+            return None
+        return lock

@@ -100,6 +100,11 @@ class KeptJournal:
         if compactor is not None and not compactor.done():
             await asyncio.wait({compactor}, timeout=max(MIN_ATTEMPT, deadline - time.monotonic()))
 
+    async def release(self) -> None:
+        """Releases the journal's lock: what it holds is left behind, for the next start."""
+        async with self._lock:
+            await asyncio.to_thread(self.journal.release)
+
     async def rewrite(self, entries: Iterable[Entry]) -> int:
         """Replaces the journal's records by those of :paramref:`entries`; returns their count."""
         lines = self.records(entries)

@@ -129,8 +129,10 @@ class MongoStore:
     async def close(self) -> None:
         """Closes the client this store owns (see ``opener``); a client handed in stays open.
 
-        The store stays usable: the next operation opens a new client.
+        The store stays usable: the next operation opens a new client. The journal's lock is
+        released: what it still holds is left behind, for the next start to replay.
         """
+        await self.writer.kept.release()
         if self._opener is None or self._closed:
             return
         self._closed = True
@@ -312,10 +314,18 @@ class MongoStore:
         """Writes the journals left by earlier runs (a crash, an outage at shutdown).
 
         Then removes them: before anything is loaded, so that the bot starts from its last state.
+        A journal whose process still runs (its lock is held) is its own: neither read nor removed.
         """
         for path in await asyncio.to_thread(self.journal.left_behind):
-            restored, skipped = await self._restore(path, check_namespace=True)
-            await asyncio.to_thread(path.unlink, missing_ok=True)
+            lock = await asyncio.to_thread(Journal.take, path)
+            if lock is None:
+                _LOGGER.info("The journal %s is held by a running process: not replayed", path.name)
+                continue
+            try:
+                restored, skipped = await self._restore(path, check_namespace=True)
+                await asyncio.to_thread(path.unlink, missing_ok=True)
+            finally:
+                await asyncio.to_thread(lock.release)
             _LOGGER.warning(
                 "Replayed the journal %s of an earlier run: %d entities restored, %d older than "
                 "the database's copy.",
