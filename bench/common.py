@@ -30,6 +30,8 @@ class Settings:
     """Sizes and repetitions of one bench run."""
 
     s1_sizes: tuple[int, ...] = (1_000, 10_000)
+    cpu_users: int = 5_000
+    """Users of the client-CPU scenarios against the floor (issue 10)."""
     s3_chats: int = 100_000
     s3_lazy_small: int = 1_000
     s4_updates: int = 10_000
@@ -60,6 +62,7 @@ class Settings:
         """``--quick``: every scenario at small sizes, in seconds."""
         return cls(
             s1_sizes=(100,),
+            cpu_users=500,
             s3_chats=500,
             s3_lazy_small=50,
             s4_updates=100,
@@ -79,6 +82,7 @@ class Settings:
         """For the smoke test: every code path, as fast as possible."""
         return cls(
             s1_sizes=(20,),
+            cpu_users=20,
             s3_chats=60,
             s3_lazy_small=10,
             s4_updates=30,
