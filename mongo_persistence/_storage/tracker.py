@@ -36,6 +36,7 @@ __all__ = [
     "StateTracker",
     "digest_fields",
     "document_size",
+    "fingerprint",
     "path_safe",
 ]
 
@@ -109,6 +110,55 @@ _MAYBE: Final = b"?"
 real fingerprint, so the key is sent again, or unset when the bot no longer has it)."""
 EXTRA_PREFIX: Final = "\x00"
 """Fingerprints of a document's extra top-level fields (``attrs``) are kept under this prefix."""
+LAZY: Final[Digests] = {}
+"""The per-key fingerprints of an entry not computed yet (compared by identity): the tracker
+computes them from its ``data`` and ``extra`` when a plan needs them (:func:`entry_digests`)."""
+
+
+def fingerprint(raw: bytes, extra: Mapping[str, Any]) -> bytes:
+    """The fingerprint of a whole entity: its ``data`` (as BSON) and its extra fields."""
+    digest = hashlib.blake2b(raw, digest_size=16)
+    if extra:
+        digest.update(bson.encode(dict(sorted(extra.items()))))
+    return digest.digest()
+
+
+def keyed_digests(data: Mapping[str, Any], extra: Mapping[str, Any]) -> Digests:
+    """The per-key fingerprints of an entity: its ``data`` keys, and its extra fields (prefixed).
+
+    An entity with empty data and no ``attrs`` has none: the tracker's view of "no document".
+
+    Raises:
+        :class:`bson.errors.InvalidDocument`: A value cannot be BSON-encoded.
+        :class:`UnicodeEncodeError`: A string holds a lone surrogate.
+    """
+    digests = digest_fields(data)[0]
+    if extra and (digests or "attrs" in extra):
+        digests = entity_digests(digests, digest_fields(extra)[0])
+    return digests
+
+
+def entry_digests(entry: Entry) -> Digests | None:
+    """The per-key fingerprints of an entry, computed now if they were not (:data:`LAZY`)."""
+    digests = entry.digests
+    if digests is LAZY and entry.data is not None:
+        digests = entry.digests = keyed_digests(entry.data, entry.extra)
+    return digests
+
+
+def entry_keys(entry: Entry) -> tuple[str, ...]:
+    """The keys of an entry's fingerprints, without computing them."""
+    if entry.digests is not LAZY or entry.data is None:
+        return tuple(entry.digests or ())
+    data = entry.data
+    value = _tagged_value(data)
+    keys = list(data) if value is None else [k for k in data if k != _VALUE]
+    if value is not None:
+        keys.extend(_SUB + k for k in value)
+    extra = entry.extra
+    if extra and (keys or "attrs" in extra):
+        keys.extend(EXTRA_PREFIX + k for k in extra)
+    return tuple(keys)
 
 
 def _now() -> dtm.datetime:
@@ -201,6 +251,25 @@ def _addressable(key: str, tagged: bool) -> bool:
     return path_safe(key)
 
 
+_ADDRESSABLE: set[str] = set()
+"""Plain keys found addressable (a bounded cache: key names repeat across entities)."""
+_ADDRESSABLE_MAX: Final = 4096
+
+
+def _all_addressable(keys: Iterable[str], tagged: bool) -> bool:
+    """Tells whether every key can be set or unset on its own (:func:`_addressable`)."""
+    if tagged:
+        return all(_addressable(k, tagged) for k in keys)
+    if _ADDRESSABLE.issuperset(keys):
+        return True
+    if not all(_addressable(k, False) for k in keys):
+        return False
+    if len(_ADDRESSABLE) > _ADDRESSABLE_MAX:
+        _ADDRESSABLE.clear()
+    _ADDRESSABLE.update(keys)
+    return True
+
+
 def entity_digests(digests: Digests, extra_digests: Digests) -> Digests:
     """The fingerprints of an entity: its ``data`` keys, and its extra fields (prefixed)."""
     if not extra_digests:
@@ -270,11 +339,18 @@ class Entry:
     """When it was handed over (the journal's "older never overwrites newer" compares it)."""
     since: float = field(default_factory=time.monotonic)
     """``time.monotonic()`` when its oldest unsaved change was handed over."""
+    fingerprint: bytes | None = None
+    """The fingerprint of the whole entity (:func:`fingerprint`): equal to the one of what MongoDB
+    holds, nothing is sent, and no per-key fingerprint is computed."""
 
     @property
     def key(self) -> tuple[str, Any]:
         """(collection, _id)."""
         return (self.collection, self.doc_id)
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys of its fingerprints (:func:`entry_keys`)."""
+        return entry_keys(self)
 
     def replacement(self) -> dict[str, Any]:
         """The whole document (``field_name=""`` puts the fields of ``data`` at the top level)."""
@@ -315,13 +391,55 @@ class Entry:
         self.futures.clear()
 
 
-class _Loaded:
-    """A document as read from the database; digested only when it is first written again."""
+class _Known:
+    """A document known whole: its fingerprints, computed from its data when first needed.
 
-    __slots__ = ("data",)
+    Read from the database (only ``data`` and ``extra``), or written whole by an entry (its
+    fingerprint is known). Once both fingerprints are computed, the data is let go.
+    """
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
+    __slots__ = ("data", "digests", "extra", "fp")
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None,
+        extra: Mapping[str, Any],
+        fp: bytes | None = None,
+        digests: Digests | None = None,
+    ) -> None:
         self.data = data
+        self.extra = extra
+        self.fp = fp
+        self.digests = digests
+
+    @classmethod
+    def of(cls, entry: Entry) -> _Known:
+        digests = None if entry.digests is LAZY else entry.digests
+        return cls(entry.data, entry.extra, entry.fingerprint, digests)
+
+    def fingerprint(self) -> bytes | None:
+        """The whole fingerprint (:obj:`None`: not comparable)."""
+        if self.fp is None and self.data is not None:
+            try:
+                self.fp = fingerprint(bson.encode(self.data), self.extra)
+            except (InvalidDocument, UnicodeEncodeError, OverflowError):
+                self.fp = b""  # never equal to an entry's
+            self._release()
+        return self.fp
+
+    def keyed(self) -> Digests | None:
+        """The per-key fingerprints (:obj:`None`: BSON cannot encode the data read)."""
+        if self.digests is None and self.data is not None:
+            try:
+                self.digests = keyed_digests(self.data, self.extra)
+            except (InvalidDocument, UnicodeEncodeError, OverflowError):
+                return None
+            self._release()
+        return self.digests
+
+    def _release(self) -> None:
+        if self.fp is not None and self.digests is not None:
+            self.data = None
 
 
 class _Partial:
@@ -354,7 +472,7 @@ class StateTracker:
     __slots__ = ("_known",)
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, Any], Digests | _Loaded | _Partial] = {}
+        self._known: dict[tuple[str, Any], _Known | _Partial | Digests] = {}
 
     def loaded(
         self,
@@ -371,9 +489,7 @@ class StateTracker:
             data (Mapping): Its encoded ``data`` field.
             extra (Mapping, optional): Its extra fields written with every write (``attrs``).
         """
-        if extra:
-            data = {**data, **{EXTRA_PREFIX + k: v for k, v in extra.items()}}
-        self._known[(collection, doc_id)] = _Loaded(data)
+        self._known[(collection, doc_id)] = _Known(data, extra or {})
 
     def deleted_elsewhere(self, collection: str, doc_id: Any) -> None:
         """Records that another program deleted the document: empty data does not recreate it."""
@@ -385,53 +501,52 @@ class StateTracker:
 
     def known(self, collection: str, doc_id: Any) -> Digests | None:
         """The digests of what the database is known to hold, if known (empty: no document)."""
-        state = self._state(collection, doc_id)
+        state = self._state((collection, doc_id))
         return state[0] if state is not None else None
 
-    def _state(self, collection: str, doc_id: Any) -> tuple[Digests, bool] | None:
+    def _state(self, key: tuple[str, Any]) -> tuple[Digests, bool] | None:
         """(digests, known whole) of a document, or :obj:`None`."""
-        known = self._known.get((collection, doc_id))
+        known = self._known.get(key)
         if isinstance(known, _Partial):
             return known.digests, False
-        return self._whole(collection, doc_id, known)
+        if isinstance(known, _Known):
+            digests = known.keyed()
+            if digests is None:
+                self._known.pop(key, None)
+                return None
+            return digests, True
+        return (known, True) if known is not None else None
 
     def _doubtful(self, key: tuple[str, Any]) -> bool:
         known = self._known.get(key)
         return isinstance(known, _Partial) and known.doubtful
 
-    def _whole(
-        self, collection: str, doc_id: Any, known: Digests | _Loaded | None
-    ) -> tuple[Digests, bool] | None:
-        if isinstance(known, _Loaded):
-            try:
-                known = digest_fields(known.data)[0]
-            except (InvalidDocument, UnicodeEncodeError, OverflowError):
-                self._known.pop((collection, doc_id), None)
-                return None
-            self._known[(collection, doc_id)] = known
-        return (known, True) if known is not None else None
-
-    def _set(self, key: tuple[str, Any], digests: Digests, whole: bool) -> None:
-        self._known[key] = digests if whole else _Partial(digests)
+    def _unchanged(self, entry: Entry) -> bool:
+        """Tells whether the entry's whole fingerprint is the one of the document known whole."""
+        known = self._known.get(entry.key)
+        if entry.fingerprint is None or not isinstance(known, _Known):
+            return False
+        return known.fingerprint() == entry.fingerprint
 
     # ------------------------------------------------------------------ plans
     def plan(self, entry: Entry) -> Plan:
         """Decides what to send for an entry, from what MongoDB is known to hold."""
-        new = entry.digests
-        if entry.data is None:
-            return DELETE
-        if new is None:
-            return REPLACE
-        state = self._state(entry.collection, entry.doc_id)
+        if entry.data is None or entry.digests is None:
+            return DELETE if entry.data is None else REPLACE
+        if self._unchanged(entry):
+            return SKIP
+        state = self._state(entry.key)
         if state is None or state[0] is _ABSENT:
             # not known (or deleted by another program: empty data does not recreate it)
-            skip = state is not None and not new
-            return SKIP if skip else _merge_plan(new) if entry.diffable else REPLACE
-        if self._doubtful(entry.key):
-            if not entry.diffable:
-                return REPLACE
-            return _merge_plan(new, unset=tuple(k for k in state[0] if k not in new))
-        return _diff_plan(entry, state[0], new)
+            keys = entry_keys(entry)
+            skip = state is not None and not keys
+            return SKIP if skip else _merge_plan(keys) if entry.diffable else REPLACE
+        new = entry_digests(entry) or {}
+        if not self._doubtful(entry.key):
+            return _diff_plan(entry, state[0], new)
+        if not entry.diffable:
+            return REPLACE
+        return _merge_plan(tuple(new), unset=tuple(k for k in state[0] if k not in new))
 
     def acknowledged(self, entry: Entry, plan: Plan, *, upserted: bool) -> bool:
         """Records a write MongoDB acknowledged.
@@ -444,12 +559,15 @@ class StateTracker:
         if plan.kind == "delete" or entry.digests is None:
             self._known.pop(key, None)
             return False
-        if plan.kind == "diff" and upserted and not set(plan.set_keys).issuperset(entry.digests):
+        if plan.kind == "diff" and upserted and not set(plan.set_keys).issuperset(entry.keys()):
             self._known.pop(key, None)
             return True
-        state = self._state(*key)
-        whole = plan.kind == "replace" or upserted or (state is not None and state[1])
-        self._set(key, entry.digests, whole)
+        known = self._known.get(key)
+        whole = plan.kind == "replace" or upserted or not isinstance(known, _Partial | None)
+        if whole:
+            self._known[key] = _Known.of(entry)
+        else:
+            self._known[key] = _Partial(entry_digests(entry) or {})
         return False
 
     def failed(self, entry: Entry, plan: Plan) -> None:
@@ -457,10 +575,10 @@ class StateTracker:
         if plan.kind == "skip":
             return
         key = entry.key
-        state = self._state(*key)
+        state = self._state(key)
         old, whole = state if state is not None and state[0] is not _ABSENT else ({}, False)
         if plan.kind in ("replace", "delete"):
-            touched: Iterable[str] = {*old, *(entry.digests or ())}
+            touched: Iterable[str] = {*old, *(entry_digests(entry) or ())}
         else:
             touched = (*plan.set_keys, *plan.unset_keys)
         digests = dict(old)
@@ -468,8 +586,10 @@ class StateTracker:
         if plan.kind in ("merge", "delete") or self._doubtful(key):
             # it may or may not have created (or deleted) the document
             self._known[key] = _Partial(digests, doubtful=True)
+        elif whole:
+            self._known[key] = _Known(None, {}, digests=digests)
         else:
-            self._set(key, digests, whole)
+            self._known[key] = _Partial(digests)
 
     def __len__(self) -> int:
         return len(self._known)
@@ -484,14 +604,13 @@ def _diff_plan(entry: Entry, old: Digests, new: Digests) -> Plan:
     tagged = TAG in new
     set_keys = tuple(k for k, v in new.items() if old.get(k) != v)
     unset_keys = tuple(k for k in old if k not in new)
-    if not all(_addressable(k, tagged) for k in (*set_keys, *unset_keys)):
+    if not _all_addressable((*set_keys, *unset_keys), tagged):
         return REPLACE
     return Plan("diff", set_keys, unset_keys)
 
 
-def _merge_plan(new: Digests, unset: tuple[str, ...] = ()) -> Plan:
+def _merge_plan(keys: tuple[str, ...], unset: tuple[str, ...] = ()) -> Plan:
     """Sets every key of the bot onto a document whose content is not known."""
-    tagged = TAG in new
-    if not all(_addressable(k, tagged) for k in (*new, *unset)):
+    if not _all_addressable((*keys, *unset) if unset else keys, TAG in keys):
         return REPLACE
-    return Plan("merge", tuple(new), unset)
+    return Plan("merge", keys, unset)
