@@ -434,7 +434,7 @@ async def test_a_running_eager_bot_whose_entity_the_server_expired(
     """The TTL monitor deleted the documents (as it does, about once a minute, once expire_at
     has passed): the bot still holds the users; at the next write of each - changed or not, its
     expire_at is renewed - the whole entity is stored again with a new expire_at."""
-    import mongo_persistence._persistence.persistence as module
+    import mongo_persistence._storage.encode as module
     from mongo_persistence._storage.retention import expire_at
 
     half_a_year_ago = dtm.datetime.now(UTC) - dtm.timedelta(days=181)
