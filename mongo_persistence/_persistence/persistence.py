@@ -563,7 +563,7 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Encodes a top-level ``*_data`` object into its ``data`` field and extra fields."""
         data, extra = self._encoder().data_of(value, entity, copy=copy)
-        return data, extra
+        return data, dict(extra)
 
     def _digest(self, fields: dict[str, Any], entity: str, source: object = None) -> Digests:
         """The per-key fingerprints of encoded data (:func:`digest_fields`)."""

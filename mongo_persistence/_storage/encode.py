@@ -77,7 +77,7 @@ def _bson_error(entity: str, exc: Exception, source: object) -> EncodingError:
     return EncodingError(entity, "", "dict", f"BSON cannot hold it: {exc}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Encoder:
     """Encodes entities for one persistence: its codec, its bot and the server's size limit.
 
@@ -100,16 +100,16 @@ class Encoder:
         Raises:
             :class:`~mongo_persistence.EncodingError`: The value cannot be stored.
         """
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = _EMPTY
         if type(value) is dict:
             source: Any = value
         elif isinstance(value, dict):
             source = dict(value)
             attributes = getattr(value, "__dict__", None)
             if attributes:
-                extra["attrs"] = self.codec.encode(
-                    attributes, bot=self.bot, entity=f"{entity}.attrs"
-                )
+                extra = {
+                    "attrs": self.codec.encode(attributes, bot=self.bot, entity=f"{entity}.attrs")
+                }
         elif hasattr(value, "__dict__"):
             source = vars(value)
         else:
@@ -142,7 +142,9 @@ class Encoder:
         """
         data, extra = self.data_of(value, entity)
         source = value if isinstance(value, dict) else getattr(value, "__dict__", None)
-        return self.encoded(key, entity, data, {**extra, **fields}, source=source)
+        return self.encoded(
+            key, entity, data, {**extra, **fields} if extra else fields, source=source
+        )
 
     def encoded(
         self,
@@ -170,7 +172,7 @@ class Encoder:
             raise _bson_error(entity, exc, data if source is None else source) from None
         if head > self.max_size:
             raise DocumentTooLargeError(entity, head, self.max_size)
-        extra = dict(extra)
+        extra = extra if type(extra) is dict else dict(extra)
         return Entry(
             collection,
             doc_id,
@@ -178,6 +180,7 @@ class Encoder:
             data,
             LAZY,
             extra=extra,
+            raw=raw,
             fingerprint=fingerprint(raw, extra),
         )
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import hashlib
+import struct
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import bson
-from bson import Int64
 from bson.errors import InvalidDocument
 
 from mongo_persistence._codec.codec import TAG
@@ -46,60 +46,63 @@ Digests = dict[str, str | bytes]
 Fingerprints are plain ``str``/``bytes`` objects, so a digests dict holds nothing the garbage
 collector tracks: with 100k entities that keeps full collections rare and short."""
 
-_INT32_MIN: Final = -(2**31)
-_INT32_MAX: Final = 2**31 - 1
 _UPDATED_AT_SIZE: Final = 2 + len("updated_at") + 8
 """The ``updated_at`` date element every written document ends with."""
 
-_INLINE_MAX: Final = 64
-"""Strings and bytes up to this length are their own fingerprint; longer ones are hashed."""
+
+_INLINE_ELEMENT: Final = 80
+"""BSON elements up to this size (type, key, value) are their own fingerprint; longer ones are
+hashed."""
+_FIXED_SIZES: Final = {1: 8, 6: 0, 7: 12, 8: 1, 9: 8, 10: 0, 16: 4, 17: 8, 18: 8, 19: 16}
+_FIXED_SIZES.update({127: 0, 255: 0})
+_LENGTH_PREFIXED: Final = {2: 4, 3: 0, 4: 0, 5: 5, 12: 16, 13: 4, 14: 4, 15: 0}
+"""BSON types whose value starts with an int32 length: the bytes it leaves out."""
+_INT32: Final = struct.Struct("<i").unpack_from
+_BLAKE: Final = hashlib.blake2b
 
 
-def _digest_plain(fields: Mapping[str, Any]) -> tuple[Digests, int]:
-    """Fingerprints every top-level value of an encoded mapping.
+def _value_size(raw: bytes, kind: int, at: int) -> int:
+    """The size of the value of a BSON element of type :paramref:`kind` starting at ``at``."""
+    size = _FIXED_SIZES.get(kind)
+    if size is not None:
+        return size
+    extra = _LENGTH_PREFIXED.get(kind)
+    if extra is not None:
+        return int(_INT32(raw, at)[0]) + extra
+    if kind == 11:  # a regular expression: two C strings
+        return raw.index(b"\x00", raw.index(b"\x00", at) + 1) + 1 - at
+    raise InvalidDocument(f"unknown BSON element type {kind}")
 
-    Short scalars are their own fingerprint, prefixed by their type (``1``, ``1.0`` and ``True``
-    differ); anything else is summarised by a hash of its BSON encoding.
 
-    Returns:
-        The fingerprints, and the exact size in bytes of the BSON document holding these fields
-        (what :func:`bson.encode` makes of :paramref:`fields`).
+def _split(out: Digests, raw: bytes, span: tuple[int, int], prefix: str, tagged: bool) -> None:
+    """Fingerprints each element of the BSON elements held in ``raw[span[0]:span[1]]``.
 
-    Raises:
-        :class:`bson.errors.InvalidDocument`: A value cannot be BSON-encoded.
-        :class:`UnicodeEncodeError`: A string holds a lone surrogate.
+    An element is its own fingerprint (type, key and value bytes: type-exact, ``1``, ``1.0``
+    and ``True`` differ), or a hash of it when long. With :paramref:`tagged`, the elements of
+    the sub-document ``value`` are fingerprinted one by one under ``value.<key>``.
     """
-    out: Digests = {}
-    size = 5  # the int32 length and the closing NUL
-    for key, value in fields.items():
-        kind = type(value)
-        # type byte, key, NUL
-        size += 2 + (len(key) if key.isascii() else len(key.encode()))
-        if kind is str and len(value) <= _INLINE_MAX:
-            out[key] = "s" + value
-            size += 5 + (len(value) if value.isascii() else len(value.encode()))
-        elif kind is int:  # BSON reads integers back as int or Int64: alike
-            out[key] = f"i{value}"
-            size += 4 if _INT32_MIN <= value <= _INT32_MAX else 8
-        elif kind is Int64:
-            out[key] = f"i{value}"
-            size += 8
-        elif kind is bool:
-            out[key] = "bT" if value else "bF"
-            size += 1
-        elif kind is float:
-            out[key] = f"f{value!r}"
-            size += 8
-        elif value is None:
-            out[key] = "n"
-        elif kind is bytes and len(value) <= _INLINE_MAX:
-            out[key] = b"y" + value
-            size += 5 + len(value)
+    find = raw.find
+    pos, end = span
+    while pos < end:
+        kind = raw[pos]
+        name_end = find(b"\x00", pos + 1)
+        at = name_end + 1
+        following = at + _value_size(raw, kind, at)
+        key = raw[pos + 1 : name_end].decode()
+        if tagged and kind == 3 and key == _VALUE:
+            _split(out, raw, (at + 4, following - 1), _SUB, False)
+        elif following - pos <= _INLINE_ELEMENT:
+            out[prefix + key] = raw[pos:following]
         else:
-            raw = bson.encode({"v": value})
-            out[key] = b"h" + hashlib.blake2b(raw, digest_size=16).digest()
-            size += len(raw) - 8  # without the framing of {"v": ...}: length, type, "v", NUL
-    return out, size
+            out[prefix + key] = b"h" + _BLAKE(raw[pos:following], digest_size=16).digest()
+        pos = following
+
+
+def digest_raw(raw: bytes, tagged: bool) -> Digests:
+    """The per-key fingerprints of a BSON document (:func:`digest_fields`)."""
+    out: Digests = {}
+    _split(out, raw, (4, len(raw) - 1), "", tagged)
+    return out
 
 
 _TAGGED_DICTS: Final = ("intdict", "dict")
@@ -141,8 +144,17 @@ def keyed_digests(data: Mapping[str, Any], extra: Mapping[str, Any]) -> Digests:
 def entry_digests(entry: Entry) -> Digests | None:
     """The per-key fingerprints of an entry, computed now if they were not (:data:`LAZY`)."""
     digests = entry.digests
-    if digests is LAZY and entry.data is not None:
-        digests = entry.digests = keyed_digests(entry.data, entry.extra)
+    if digests is not LAZY or entry.data is None:
+        return digests
+    if entry.raw is None:
+        digests = keyed_digests(entry.data, entry.extra)
+    else:
+        digests = digest_raw(entry.raw, _tagged_value(entry.data) is not None)
+        extra = entry.extra
+        if extra and (digests or "attrs" in extra):
+            digests = entity_digests(digests, digest_fields(extra)[0])
+        entry.raw = None
+    entry.digests = digests
     return digests
 
 
@@ -178,10 +190,10 @@ def _tagged_value(fields: Mapping[str, Any]) -> dict[str, Any] | None:
 def digest_fields(fields: Mapping[str, Any]) -> tuple[Digests, int]:
     """Fingerprints every top-level value of an encoded mapping.
 
-    Short scalars are their own fingerprint, prefixed by their type (``1``, ``1.0`` and ``True``
-    differ); anything else is summarised by a hash of their BSON encoding. For a dict with
-    non-string keys (``{"__type__": "intdict", "value": {...}}``), each key of its ``value`` has
-    its own fingerprint, under ``value.<key>``.
+    Each key's fingerprint is its BSON element (short ones) or a hash of it: type-exact (``1``,
+    ``1.0`` and ``True`` all differ). For a dict with non-string keys
+    (``{"__type__": "intdict", "value": {...}}``), each key of its ``value`` has its own
+    fingerprint, under ``value.<key>``.
 
     Returns:
         The fingerprints, and the exact size in bytes of the BSON document holding these fields
@@ -191,13 +203,8 @@ def digest_fields(fields: Mapping[str, Any]) -> tuple[Digests, int]:
         :class:`bson.errors.InvalidDocument`: A value cannot be BSON-encoded.
         :class:`UnicodeEncodeError`: A string holds a lone surrogate.
     """
-    value = _tagged_value(fields)
-    if value is None:
-        return _digest_plain(fields)
-    digests, size = _digest_plain({k: v for k, v in fields.items() if k != _VALUE})
-    inner, inner_size = _digest_plain(value)
-    digests.update((_SUB + k, d) for k, d in inner.items())
-    return digests, size + 2 + len(_VALUE) + inner_size
+    raw = bson.encode(fields)
+    return digest_raw(raw, _tagged_value(fields) is not None), len(raw)
 
 
 def flat_fields(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -339,6 +346,8 @@ class Entry:
     """When it was handed over (the journal's "older never overwrites newer" compares it)."""
     since: float = field(default_factory=time.monotonic)
     """``time.monotonic()`` when its oldest unsaved change was handed over."""
+    raw: bytes | None = None
+    """Its ``data`` as BSON, until its per-key fingerprints are computed from it."""
     fingerprint: bytes | None = None
     """The fingerprint of the whole entity (:func:`fingerprint`): equal to the one of what MongoDB
     holds, nothing is sent, and no per-key fingerprint is computed."""
@@ -359,15 +368,23 @@ class Entry:
 
     def set_update(self, keys: Iterable[str], unset: Iterable[str] = ()) -> dict[str, Any]:
         """The update setting these keys of ``data`` (and unsetting others) on the document."""
-        prefix = self.field_name
+        prefix = self.field_name + "."
         data = self.data or {}
-        fields = {f"{prefix}.{k}": _field(data, k) for k in keys if not k.startswith(EXTRA_PREFIX)}
-        update: dict[str, Any] = {"$set": {**fields, **self.extra, "updated_at": _now()}}
-        removed = {k[1:] if k.startswith(EXTRA_PREFIX) else f"{prefix}.{k}": "" for k in unset}
-        for name in self.extra:  # a field set by every write is never unset by it
-            removed.pop(name, None)
-        if removed:
-            update["$unset"] = removed
+        tagged = _tagged_value(data) is not None
+        fields = {
+            prefix + k: _field(data, k) if tagged else data[k]
+            for k in keys
+            if k[:1] != EXTRA_PREFIX
+        }
+        fields.update(self.extra)
+        fields["updated_at"] = _now()
+        update: dict[str, Any] = {"$set": fields}
+        if unset:
+            removed = {k[1:] if k[:1] == EXTRA_PREFIX else prefix + k: "" for k in unset}
+            for name in self.extra:  # a field set by every write is never unset by it
+                removed.pop(name, None)
+            if removed:
+                update["$unset"] = removed
         return update
 
     def op(self, plan: Plan) -> Op:
@@ -391,55 +408,21 @@ class Entry:
         self.futures.clear()
 
 
-class _Known:
-    """A document known whole: its fingerprints, computed from its data when first needed.
+class _Loaded:
+    """A document as read from the database; fingerprinted only when it is first written again."""
 
-    Read from the database (only ``data`` and ``extra``), or written whole by an entry (its
-    fingerprint is known). Once both fingerprints are computed, the data is let go.
-    """
+    __slots__ = ("data", "extra")
 
-    __slots__ = ("data", "digests", "extra", "fp")
-
-    def __init__(
-        self,
-        data: Mapping[str, Any] | None,
-        extra: Mapping[str, Any],
-        fp: bytes | None = None,
-        digests: Digests | None = None,
-    ) -> None:
+    def __init__(self, data: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
         self.data = data
         self.extra = extra
-        self.fp = fp
-        self.digests = digests
 
-    @classmethod
-    def of(cls, entry: Entry) -> _Known:
-        digests = None if entry.digests is LAZY else entry.digests
-        return cls(entry.data, entry.extra, entry.fingerprint, digests)
-
-    def fingerprint(self) -> bytes | None:
-        """The whole fingerprint (:obj:`None`: not comparable)."""
-        if self.fp is None and self.data is not None:
-            try:
-                self.fp = fingerprint(bson.encode(self.data), self.extra)
-            except (InvalidDocument, UnicodeEncodeError, OverflowError):
-                self.fp = b""  # never equal to an entry's
-            self._release()
-        return self.fp
-
-    def keyed(self) -> Digests | None:
-        """The per-key fingerprints (:obj:`None`: BSON cannot encode the data read)."""
-        if self.digests is None and self.data is not None:
-            try:
-                self.digests = keyed_digests(self.data, self.extra)
-            except (InvalidDocument, UnicodeEncodeError, OverflowError):
-                return None
-            self._release()
-        return self.digests
-
-    def _release(self) -> None:
-        if self.fp is not None and self.digests is not None:
-            self.data = None
+    def fingerprint(self) -> bytes:
+        """Its whole fingerprint (``b""``, never equal to an entry's, if BSON refuses it)."""
+        try:
+            return fingerprint(bson.encode(self.data), self.extra)
+        except (InvalidDocument, UnicodeEncodeError, OverflowError):
+            return b""
 
 
 class _Partial:
@@ -469,10 +452,22 @@ class StateTracker:
     sent again (or unset) by the next plan, so a retry is the same diff, never a replacement.
     """
 
-    __slots__ = ("_known",)
+    __slots__ = ("_fps", "_known")
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, Any], _Known | _Partial | Digests] = {}
+        self._known: dict[tuple[str, Any], Digests | _Loaded | _Partial] = {}
+        # The whole fingerprints of the documents known whole whose entry carried one (bytes
+        # only: nothing the garbage collector tracks).
+        self._fps: dict[tuple[str, Any], bytes] = {}
+
+    def _put(
+        self, key: tuple[str, Any], state: Digests | _Loaded | _Partial, fp: bytes | None = None
+    ) -> None:
+        self._known[key] = state
+        if fp is None:
+            self._fps.pop(key, None)
+        else:
+            self._fps[key] = fp
 
     def loaded(
         self,
@@ -489,15 +484,16 @@ class StateTracker:
             data (Mapping): Its encoded ``data`` field.
             extra (Mapping, optional): Its extra fields written with every write (``attrs``).
         """
-        self._known[(collection, doc_id)] = _Known(data, extra or {})
+        self._put((collection, doc_id), _Loaded(data, extra or {}))
 
     def deleted_elsewhere(self, collection: str, doc_id: Any) -> None:
         """Records that another program deleted the document: empty data does not recreate it."""
-        self._known[(collection, doc_id)] = _ABSENT
+        self._put((collection, doc_id), _ABSENT)
 
     def forget(self, collection: str, doc_id: Any) -> None:
         """Marks a document's content as unknown."""
         self._known.pop((collection, doc_id), None)
+        self._fps.pop((collection, doc_id), None)
 
     def known(self, collection: str, doc_id: Any) -> Digests | None:
         """The digests of what the database is known to hold, if known (empty: no document)."""
@@ -509,12 +505,12 @@ class StateTracker:
         known = self._known.get(key)
         if isinstance(known, _Partial):
             return known.digests, False
-        if isinstance(known, _Known):
-            digests = known.keyed()
-            if digests is None:
-                self._known.pop(key, None)
+        if isinstance(known, _Loaded):
+            try:
+                known = self._known[key] = keyed_digests(known.data, known.extra)
+            except (InvalidDocument, UnicodeEncodeError, OverflowError):
+                self.forget(*key)
                 return None
-            return digests, True
         return (known, True) if known is not None else None
 
     def _doubtful(self, key: tuple[str, Any]) -> bool:
@@ -523,10 +519,16 @@ class StateTracker:
 
     def _unchanged(self, entry: Entry) -> bool:
         """Tells whether the entry's whole fingerprint is the one of the document known whole."""
-        known = self._known.get(entry.key)
-        if entry.fingerprint is None or not isinstance(known, _Known):
+        if entry.fingerprint is None:
             return False
-        return known.fingerprint() == entry.fingerprint
+        key = entry.key
+        fp = self._fps.get(key)
+        if fp is None:
+            known = self._known.get(key)
+            if not isinstance(known, _Loaded):
+                return False
+            fp = self._fps[key] = known.fingerprint()
+        return fp == entry.fingerprint
 
     # ------------------------------------------------------------------ plans
     def plan(self, entry: Entry) -> Plan:
@@ -557,17 +559,17 @@ class StateTracker:
         """
         key = entry.key
         if plan.kind == "delete" or entry.digests is None:
-            self._known.pop(key, None)
+            self.forget(*key)
             return False
         if plan.kind == "diff" and upserted and not set(plan.set_keys).issuperset(entry.keys()):
-            self._known.pop(key, None)
+            self.forget(*key)
             return True
         known = self._known.get(key)
-        whole = plan.kind == "replace" or upserted or not isinstance(known, _Partial | None)
-        if whole:
-            self._known[key] = _Known.of(entry)
+        digests = entry_digests(entry) or {}
+        if plan.kind == "replace" or upserted or not isinstance(known, _Partial | None):
+            self._put(key, digests, entry.fingerprint)  # known whole
         else:
-            self._known[key] = _Partial(entry_digests(entry) or {})
+            self._put(key, _Partial(digests))
         return False
 
     def failed(self, entry: Entry, plan: Plan) -> None:
@@ -585,11 +587,9 @@ class StateTracker:
         digests.update(dict.fromkeys(touched, _MAYBE))
         if plan.kind in ("merge", "delete") or self._doubtful(key):
             # it may or may not have created (or deleted) the document
-            self._known[key] = _Partial(digests, doubtful=True)
-        elif whole:
-            self._known[key] = _Known(None, {}, digests=digests)
+            self._put(key, _Partial(digests, doubtful=True))
         else:
-            self._known[key] = _Partial(digests)
+            self._put(key, digests if whole else _Partial(digests))
 
     def __len__(self) -> int:
         return len(self._known)
