@@ -101,9 +101,7 @@ def _key_repr(key: object) -> str:
     return f"[{shown}]"
 
 
-def find_unencodable_text(  # noqa: PLR0911, C901
-    value: Any, _path: str = "", _depth: int = 0
-) -> str | None:
+def find_unencodable_text(value: Any, _path: str = "", _depth: int = 0) -> str | None:
     """Returns the path to the first string (value or key) UTF-8 cannot encode, if any.
 
     Only used to explain an encoding failure: BSON holds UTF-8 text, and a lone surrogate
@@ -112,22 +110,30 @@ def find_unencodable_text(  # noqa: PLR0911, C901
     if _depth > MAX_DEPTH + 8:
         return None
     if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return _path
-        return None
+        return None if _utf8(value) else _path
     if isinstance(value, dict):
-        for key, item in value.items():
-            if find_unencodable_text(key, _path, _depth + 1) is not None:
-                return _path
-            found = find_unencodable_text(item, f"{_path}{_key_repr(key)}", _depth + 1)
-            if found is not None:
-                return found
-        return None
+        return _unencodable_in_dict(value, _path, _depth)
     if isinstance(value, list | tuple | set | frozenset | collections.deque):
         for index, item in enumerate(value):
             found = find_unencodable_text(item, f"{_path}[{index}]", _depth + 1)
             if found is not None:
                 return found
+    return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unencodable_in_dict(value: dict[Any, Any], path: str, depth: int) -> str | None:
+    for key, item in value.items():
+        if find_unencodable_text(key, path, depth + 1) is not None:
+            return path
+        found = find_unencodable_text(item, f"{path}{_key_repr(key)}", depth + 1)
+        if found is not None:
+            return found
     return None

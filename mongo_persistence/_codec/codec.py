@@ -108,19 +108,7 @@ class Codec:
             try:
                 return encoder.enc(value, 0)
             except _Fail as exc:
-                parts = exc.path[::-1]
-                path = "".join(parts)
-                reason = exc.reason
-                outermost_first = exc.containers[::-1]
-                seen: set[int] = set()
-                for depth, container in enumerate(outermost_first):
-                    if isinstance(exc, _TooDeep) and container in seen:
-                        # Name the path once around the cycle, not down to the depth limit.
-                        path = "".join(parts[:depth])
-                        reason = "the structure contains itself (a reference cycle)"
-                        break
-                    seen.add(container)
-                raise EncodingError(entity, path, _type_name(exc.value), reason) from None
+                raise _encoding_error(entity, exc) from None
             except RuntimeError as exc:
                 # "dictionary changed size during iteration": another thread mutates the data.
                 if "changed size during iteration" not in str(exc) or attempt == 2:
@@ -189,3 +177,19 @@ class Codec:
             if isinstance(exc, RecursionError):
                 reason = "nested too deeply to decode"
             raise DecodingError(entity, "", reason) from None
+
+
+def _encoding_error(entity: str, exc: _Fail) -> EncodingError:
+    """The :class:`~mongo_persistence.EncodingError` of a failure, naming its path."""
+    parts = exc.path[::-1]
+    path = "".join(parts)
+    reason = exc.reason
+    seen: set[int] = set()
+    for depth, container in enumerate(exc.containers[::-1]):  # outermost first
+        if isinstance(exc, _TooDeep) and container in seen:
+            # Name the path once around the cycle, not down to the depth limit.
+            path = "".join(parts[:depth])
+            reason = "the structure contains itself (a reference cycle)"
+            break
+        seen.add(container)
+    return EncodingError(entity, path, _type_name(exc.value), reason)

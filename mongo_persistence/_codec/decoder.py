@@ -91,46 +91,13 @@ class _Decoder:
         self.depth = 0
         self.interrupts = _InterruptWatch.count
 
-    def dec(self, value: Any) -> Any:  # noqa: PLR0911, PLR0912, C901 - one function: runs for every value
+    def dec(self, value: Any) -> Any:
+        """Decodes one value read (runs for every document, array, and BSON-typed scalar)."""
         cls = type(value)
         if cls is dict:
-            self.depth += 1
-            if self.depth > MAX_DECODE_DEPTH:
-                raise _Fail(value, f"nested deeper than {MAX_DECODE_DEPTH} levels")
-            tag = value.get(TAG, _MISSING)
-            if tag is _MISSING:
-                out = _dec_plain_dict(self, value)
-                self.depth -= 1
-                return out
-            decoder = self.decoders.get(tag) if type(tag) is str else None
-            if decoder is None:
-                raise _Fail(value, f"unknown {TAG} tag {_brief(tag)}")
-            try:
-                result = decoder(self, value, 0)
-            except _Fail:
-                raise
-            except BaseException as exc:
-                if _must_propagate(exc, self.interrupts):
-                    raise
-                # Never the exception's text: it may quote the document's values.
-                raise _Fail(value, f"bad {tag!r} value: {type(exc).__name__}") from None
-            self.depth -= 1
-            return result
+            return self.dec_document(value)
         if cls is list:
-            self.depth += 1
-            if self.depth > MAX_DECODE_DEPTH:
-                raise _Fail(value, f"nested deeper than {MAX_DECODE_DEPTH} levels")
-            index = 0
-            try:
-                items: list[Any] = []
-                append = items.append
-                for index, item in enumerate(value):  # noqa: B007 - read on failure
-                    append(self.dec(item) if type(item) in _NEEDS_DECODING else item)
-            except _Fail as exc:
-                exc.path.append(f"[{index}]")
-                raise
-            self.depth -= 1
-            return items
+            return self.dec_array(value)
         if cls is Int64:
             return int(value)
         if cls is dtm.datetime:
@@ -138,6 +105,49 @@ class _Decoder:
         if cls is Binary and value.subtype == 0:
             return bytes(value)
         return value
+
+    def _deeper(self, value: object) -> None:
+        self.depth += 1
+        if self.depth > MAX_DECODE_DEPTH:
+            raise _Fail(value, f"nested deeper than {MAX_DECODE_DEPTH} levels")
+
+    def dec_document(self, value: dict[str, Any]) -> Any:
+        """A document: a plain mapping, or a tagged value."""
+        self._deeper(value)
+        tag = value.get(TAG, _MISSING)
+        out = _dec_plain_dict(self, value) if tag is _MISSING else self.dec_tagged(value, tag)
+        self.depth -= 1
+        return out
+
+    def dec_tagged(self, value: dict[str, Any], tag: object) -> Any:
+        """A tagged value, by its tag's decoder; whatever that raises is a :class:`_Fail`."""
+        decoder = self.decoders.get(tag) if type(tag) is str else None
+        if decoder is None:
+            raise _Fail(value, f"unknown {TAG} tag {_brief(tag)}")
+        try:
+            return decoder(self, value, 0)
+        except _Fail:
+            raise
+        except BaseException as exc:
+            if _must_propagate(exc, self.interrupts):
+                raise
+            # Never the exception's text: it may quote the document's values.
+            raise _Fail(value, f"bad {tag!r} value: {type(exc).__name__}") from None
+
+    def dec_array(self, value: list[Any]) -> list[Any]:
+        """An array."""
+        self._deeper(value)
+        index = 0
+        try:
+            items: list[Any] = []
+            append = items.append
+            for index, item in enumerate(value):  # noqa: B007 - read on failure
+                append(self.dec(item) if type(item) in _NEEDS_DECODING else item)
+        except _Fail as exc:
+            exc.path.append(f"[{index}]")
+            raise
+        self.depth -= 1
+        return items
 
     def dec_dict(self, doc: dict[str, Any], field: str) -> dict[Any, Any]:
         """Decodes a field that must hold a mapping (a plain or a tagged document)."""

@@ -116,62 +116,100 @@ def _safe_key(key: object) -> bool:
     return type(key) is str and key[:1] != "$" and key != TAG and "\x00" not in key
 
 
-def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:  # noqa: PLR0912, C901
+_KEYED: Final = object()
+"""Returned by :func:`_enc_str_dict` for a dict with a key that is not a plain string."""
+_TOO_DEEP: Final = f"nesting deeper than {MAX_DEPTH} levels"
+
+
+def _enc_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:
     if depth >= MAX_DEPTH:
-        raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
-    inner = depth + 1
+        raise _TooDeep(value, _TOO_DEEP)
+    out = _enc_str_dict(enc, value, depth + 1)
+    if out is not _KEYED:
+        return out
+    if all(type(k) is int for k in value):
+        # The common case of id-keyed maps stays readable: {"__type__": "intdict", ...}.
+        return _enc_intdict(enc, value, depth + 1)
+    return _enc_mixed_dict(enc, value, depth)
+
+
+def _enc_str_dict(enc: _Encoder, value: dict[Any, Any], inner: int) -> Any:
+    """A dict of plain string keys, or :data:`_KEYED` at the first other key.
+
+    Copy on write: without ``copy=True``, a dict whose values all encode to themselves is
+    returned as it is (no allocation for plain data).
+    """
     sub = enc.enc
     key: Any = None
+    out: dict[Any, Any] | None = None
     try:
-        # Copy on write: without copy=True, a dict whose values all encode to themselves is
-        # returned as it is (no allocation for plain data).
-        out: dict[Any, Any] | None = None
         for key, item in value.items():
             if type(key) is not str or key[:1] == "$" or key == TAG or "\x00" in key:
-                break
+                return _KEYED
             if not key.isascii():
                 _check_text(key, "key")
             kind = type(item)
             if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
                 if kind is str and not item.isascii():
                     _check_text(item)
-                if out is not None:
-                    out[key] = item
-                continue
-            new = sub(item, inner)
-            if out is None and new is not item:
-                out = _items_before(value, key)
+                new = item
+            else:
+                new = sub(item, inner)
+                if out is None and new is not item:
+                    out = _items_before(value, key)
             if out is not None:
                 out[key] = new
-        else:
-            if out is None:
-                return dict(value) if enc.copy else value
-            return out
-        if all(type(k) is int for k in value):
-            # The common case of id-keyed maps stays readable: {"__type__": "intdict", ...}.
-            if inner >= MAX_DEPTH:
-                raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
-            out = {}
-            for key, item in value.items():
-                out[_int_to_text(key)] = sub(item, inner + 1)
-            return {TAG: "intdict", "value": out}
-        # Mixed keys: the str keys stay a readable sub-document, the others become [key, value]
-        # pairs: {"__type__": "dict", "value": {"name": ...}, "items": [[3, ...]]}.
-        if inner >= MAX_DEPTH:
-            raise _TooDeep(value, f"nesting deeper than {MAX_DEPTH} levels")
-        plain = {}
-        items = []
+    except _Fail as exc:
+        raise _failed_at(exc, _key_repr(key), value) from None
+    if out is None:
+        return dict(value) if enc.copy else value
+    return out
+
+
+def _failed_at(exc: _Fail, step: str, container: object) -> _Fail:
+    """Adds one step (a key or an index) of the path to a failure raised inside a container."""
+    exc.path.append(step)
+    exc.containers.append(id(container))
+    return exc
+
+
+def _enc_intdict(enc: _Encoder, value: dict[int, Any], inner: int) -> Any:
+    """``{"__type__": "intdict", "value": {"<key>": ...}}``: a dict of int keys."""
+    if inner >= MAX_DEPTH:
+        raise _TooDeep(value, _TOO_DEEP)
+    sub = enc.enc
+    key: Any = None
+    out = {}
+    try:
+        for key, item in value.items():
+            out[_int_to_text(key)] = sub(item, inner + 1)
+    except _Fail as exc:
+        raise _failed_at(exc, _key_repr(key), value) from None
+    return {TAG: "intdict", "value": out}
+
+
+def _enc_mixed_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:
+    """A dict of mixed keys: ``{"__type__": "dict", "value": {...}, "items": [[3, ...]]}``.
+
+    The str keys stay a readable sub-document, the others become ``[key, value]`` pairs.
+    """
+    inner = depth + 1
+    if inner >= MAX_DEPTH:
+        raise _TooDeep(value, _TOO_DEEP)
+    sub = enc.enc
+    key: Any = None
+    plain = {}
+    items = []
+    try:
         for key, item in value.items():
             if _safe_key(key):
                 _check_text(key, "key")
                 plain[key] = sub(item, inner + 1)
             else:
                 items.append([sub(key, inner + 2), sub(item, inner + 2)])
-        return enc.tagged("dict", depth, value, value=plain, items=items)
     except _Fail as exc:
-        exc.path.append(_key_repr(key))
-        exc.containers.append(id(value))
-        raise
+        raise _failed_at(exc, _key_repr(key), value) from None
+    return enc.tagged("dict", depth, value, value=plain, items=items)
 
 
 def _items_before(value: dict[Any, Any], stop: object) -> dict[Any, Any]:
