@@ -25,16 +25,15 @@ from telegram import Bot
 
 from mongo_persistence._codec.codec import FORMAT_VERSION, Codec, find_unencodable_text
 from mongo_persistence._errors import DocumentTooLargeError, EncodingError
-from mongo_persistence._storage.retention import expire_at
-from mongo_persistence._storage.tracker import (
-    LAZY,
+from mongo_persistence._storage.entry import LAZY, Entry
+from mongo_persistence._storage.fingerprints import (
     Digests,
-    Entry,
     digest_fields,
     document_size,
     fingerprint,
     path_safe,
 )
+from mongo_persistence._storage.retention import expire_at
 
 __all__ = ["Encoder", "document_fields", "mergeable"]
 
