@@ -33,8 +33,9 @@ from pymongo.errors import (
 from pymongo.write_concern import WriteConcern
 
 from mongo_persistence._errors import PersistenceConnectionError, PersistenceWriteError
+from mongo_persistence._storage.entry import _now
 from mongo_persistence._storage.journal import Journal, parse_records, record_line
-from mongo_persistence._storage.tracker import Entry, Op, Plan, StateTracker, _now, flat_fields
+from mongo_persistence._storage.tracker import Entry, Op, Plan, StateTracker, flat_fields
 from mongo_persistence._util.logs import get_logger
 from mongo_persistence._util.uri import redact_uri
 
