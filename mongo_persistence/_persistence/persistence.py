@@ -943,18 +943,11 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         Args:
             data: ``(keyboards, queries)`` as handed over by PTB.
         """
-        keyboards, queries = data
-        structure = {
-            "keyboards": [
-                {"keyboard": uuid, "access_time": access_time, "buttons": buttons}
-                for uuid, access_time, buttons in keyboards
-            ],
-            "queries": dict(queries),
-        }
-        encoded = self.codec.encode(structure, bot=self.bot, entity="callback_data", copy=False)
-        await self._save_encoded(
-            "callback_data", _CALLBACK_DATA_ID, encoded, "callback_data", source=structure
-        )
+        if ("callback_data", _CALLBACK_DATA_ID) in self._bad:
+            raise BadDocumentError("callback_data")
+        fields = self._document_fields("callback_data")
+        key = ("callback_data", _CALLBACK_DATA_ID)
+        await self.store.write(self._encoder().callback_data(key, data, fields))
 
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
@@ -973,11 +966,10 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if new_state is None:
             await self.store.write(Entry("conversations", doc_id, entity, None, None))
             return
-        encoder = self._encoder()
-        fields = {"state": self.codec.encode(new_state, bot=self.bot, entity=entity)}
-        extra = {"name": name, "key": self.codec.encode(list(key), entity=entity)}
-        extra.update(self._document_fields("conversations"))
-        entry = encoder.whole(("conversations", doc_id), entity, fields, extra, source=new_state)
+        fields = self._document_fields("conversations")
+        entry = self._encoder().conversation(
+            ("conversations", doc_id), entity, (name, key), new_state, fields
+        )
         await self.store.write(entry)
 
     # ================================================================ drop_*

@@ -217,6 +217,47 @@ class Encoder:
             field_name="",
         )
 
+    def callback_data(
+        self, key: tuple[str, Any], data: tuple[Any, Any], fields: Mapping[str, Any]
+    ) -> Entry:
+        """The entry of PTB's callback data cache: ``(keyboards, queries)``.
+
+        Stored as ``{"keyboards": [{"keyboard", "access_time", "buttons"}...], "queries": {...}}``.
+        """
+        keyboards, queries = data
+        structure = {
+            "keyboards": [
+                {"keyboard": uuid, "access_time": access_time, "buttons": buttons}
+                for uuid, access_time, buttons in keyboards
+            ],
+            "queries": dict(queries),
+        }
+        encoded = self.codec.encode(structure, bot=self.bot, entity="callback_data", copy=False)
+        return self.encoded(key, "callback_data", encoded, fields, source=structure)
+
+    def conversation(
+        self,
+        key: tuple[str, Any],
+        entity: str,
+        conversation: tuple[str, tuple[Any, ...]],
+        state: object,
+        fields: Mapping[str, Any],
+    ) -> Entry:
+        """The entry of one conversation's state: ``{state, name, key}`` at the top level.
+
+        Args:
+            key (tuple[:obj:`str`, object]): Its collection and ``_id``.
+            entity (:obj:`str`): Its label in errors.
+            conversation (tuple[:obj:`str`, tuple]): The handler's name and the conversation key.
+            state: The state (not :obj:`None`: that deletes the document).
+            fields (Mapping): The document fields of conversations (:func:`document_fields`).
+        """
+        name, conversation_key = conversation
+        encoded = {"state": self.codec.encode(state, bot=self.bot, entity=entity)}
+        extra = {"name": name, "key": self.codec.encode(list(conversation_key), entity=entity)}
+        extra.update(fields)
+        return self.whole(key, entity, encoded, extra, source=state)
+
     def value(self, value: object, entity: str) -> Any:
         """Encodes one value (a conversation state, a plain ``*_data`` value)."""
         return self.codec.encode(value, bot=self.bot, entity=entity, copy=False)
