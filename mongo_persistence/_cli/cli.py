@@ -38,7 +38,6 @@ from mongo_persistence._cli.migrate import (
     DICT_JSON_FILES,
     KINDS,
     PICKLE_SUFFIXES,
-    DryRunStore,
     MigrationAbortedError,
     MigrationResult,
     SourceData,
@@ -46,6 +45,7 @@ from mongo_persistence._cli.migrate import (
     load_dict_json,
     load_pickle,
     migrate,
+    migration_store,
 )
 from mongo_persistence._cli.transfer import (
     ExportFormatError,
@@ -65,7 +65,7 @@ from mongo_persistence._persistence.persistence import (
     conversation_id,
     conversation_key,
 )
-from mongo_persistence._storage.store import COLLECTIONS
+from mongo_persistence._storage.store import COLLECTIONS, MongoStore
 from mongo_persistence._util.names import check_database_name, check_namespace
 from mongo_persistence._util.uri import redact_text, redact_uri
 from mongo_persistence._version import __version__
@@ -470,18 +470,13 @@ def migrate_command(
             assert dict_path is not None
             source = await load_dict_json(dict_path, bot=bot)
         _echo_source(source)
+        codec = Codec(codecs, pickle_fallback=pickle_fallback)
         if dry_run:
-            persistence = _persistence(
-                _NoDatabase(), target, codecs=codecs, pickle_fallback=pickle_fallback
-            )
-            persistence.store = DryRunStore(_NoDatabase(), namespace=target.namespace)
-            persistence.set_bot(bot)
-            return await _migrate(source, persistence, chunk_size, progress)
+            return await _migrate(source, None, codec, chunk_size, progress)
         async with connect(target) as (db, name):
-            persistence = _persistence(db, target, codecs=codecs, pickle_fallback=pickle_fallback)
-            persistence.set_bot(bot)
+            store = migration_store(db, namespace=target.namespace)
             click.echo(f"Target: {target.describe(name)}")
-            return await _migrate(source, persistence, chunk_size, progress)
+            return await _migrate(source, store, codec, chunk_size, progress)
 
     result = _run(target, run())
     _echo_problems(result)
@@ -498,25 +493,18 @@ def migrate_command(
         )
 
 
-class _NoDatabase:
-    """Stands for a database in dry runs: it is never asked anything."""
-
-    __slots__ = ()
-    name = "(dry run)"
-
-    def get_collection(self, name: str, **_: Any) -> None:
-        return None
-
-
 async def _migrate(
     source: SourceData,
-    persistence: MongoPersistence[Any, Any, Any],
+    store: MongoStore | None,
+    codec: Codec,
     chunk_size: int,
     progress: bool | None,
 ) -> MigrationResult:
     with _bar(source.total, "migrating", progress, unit="entity") as bar:
         try:
-            return await migrate(source, persistence, chunk_size=chunk_size, progress=bar.update)
+            return await migrate(
+                source, store, codec=codec, chunk_size=chunk_size, progress=bar.update
+            )
         except MigrationAbortedError as exc:
             _echo_problems(exc.result)
             raise
