@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -19,7 +19,9 @@ from mongo_persistence._storage.fingerprints import (
     digest_fields,
     digest_raw,
     entity_digests,
+    flat_fields,
     keyed_digests,
+    path_safe,
 )
 
 __all__ = [
@@ -85,11 +87,14 @@ class Plan:
             key the bot holds, set onto a document whose content is not known).
         set_keys (tuple[:obj:`str`, ...]): With ``"diff"``/``"merge"``, the keys to set.
         unset_keys (tuple[:obj:`str`, ...]): With ``"diff"``, the keys that are gone.
+        by_field (:obj:`bool`): Some keys cannot be addressed by a path (``"a.b"``, ``"$x"``):
+            the update is a pipeline that sets them with ``$setField`` (MongoDB 5.0).
     """
 
     kind: str
     set_keys: tuple[str, ...] = ()
     unset_keys: tuple[str, ...] = ()
+    by_field: bool = False
 
 
 SKIP: Final = Plan("skip")
@@ -109,7 +114,7 @@ class Op:
 
     kind: str
     filter: dict[str, Any]
-    document: dict[str, Any] | None = None
+    document: dict[str, Any] | list[dict[str, Any]] | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -185,6 +190,11 @@ class Entry:
             return Op("delete", where)
         if plan.kind == "replace":
             return Op("replace", where, self.replacement())
+        if plan.by_field:
+            data = self.data
+            extra = {**self.extra, "updated_at": _now()}
+            pipeline = field_pipeline(data, plan.set_keys, plan.unset_keys, extra)
+            return Op("update", where, pipeline)
         return Op("update", where, self.set_update(plan.set_keys, plan.unset_keys))
 
     def settle(self, error: BaseException | None) -> None:
@@ -197,3 +207,62 @@ class Entry:
             else:
                 future.set_exception(error)
         self.futures.clear()
+
+
+def _literal(value: Any) -> dict[str, Any]:
+    return {"$literal": value}
+
+
+def field_pipeline(
+    data: Mapping[str, Any], keys: Iterable[str], unset: Iterable[str], extra: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The update pipeline that sets these keys of ``data`` and unsets others, whatever their names.
+
+    Keys a path cannot address (``"a.b"``, ``"$x"``) with ``$setField``, the others by path, and
+    :paramref:`extra` (the other top-level fields) as they are. Every value is a ``$literal``:
+    nothing in it is read as an expression.
+    """
+    expression: Any = {"$ifNull": ["$data", {}]}
+    top: dict[str, Any] = {}
+    for key in keys:
+        if key[:1] == EXTRA_PREFIX:
+            continue
+        if path_safe(key):
+            top[f"data.{key}"] = _literal(data[key])
+        else:
+            change = {"field": _literal(key), "input": expression, "value": _literal(data[key])}
+            expression = {"$setField": change}
+    for key in unset:
+        if key[:1] == EXTRA_PREFIX:
+            if key[1:] not in extra:  # a field set by every write is never unset by it
+                top[key[1:]] = "$$REMOVE"
+        elif path_safe(key):
+            top[f"data.{key}"] = "$$REMOVE"
+        else:
+            change = {"field": _literal(key), "input": expression, "value": "$$REMOVE"}
+            expression = {"$setField": change}
+    top.update((name, _literal(value)) for name, value in extra.items())
+    return [{"$set": {"data": expression}}, {"$set": top}]
+
+
+def merge_update(
+    document: Mapping[str, Any], unset: Iterable[str] = ()
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """The update of a journaled ``merge``.
+
+    The keys of its ``data`` set onto the stored document (one by one), the keys of
+    :paramref:`unset` removed, its other fields set.
+    """
+    data = document.get("data", {})
+    unset = tuple(unset)
+    extra = {k: v for k, v in document.items() if k not in ("_id", "data")}
+    tagged = _tagged_value(data) is not None
+    if not tagged and not all(path_safe(k) for k in (*data, *unset) if k[:1] != EXTRA_PREFIX):
+        return field_pipeline(data, tuple(data), unset, extra)
+    fields = {f"data.{k}": v for k, v in flat_fields(data).items()}
+    fields.update(extra)
+    update: dict[str, Any] = {"$set": fields}
+    removed = {f"data.{k}": "" for k in unset if not k.startswith(EXTRA_PREFIX)}
+    if removed:
+        update["$unset"] = removed
+    return update

@@ -250,12 +250,14 @@ def _diff_plan(entry: Entry, old: Digests, new: Digests) -> Plan:
     set_keys = tuple(k for k, v in new.items() if old.get(k) != v)
     unset_keys = tuple(k for k in old if k not in new)
     if not _all_addressable((*set_keys, *unset_keys), tagged):
-        return REPLACE
+        # keys a path cannot address: set with $setField (a plain mapping only)
+        return REPLACE if tagged else Plan("diff", set_keys, unset_keys, by_field=True)
     return Plan("diff", set_keys, unset_keys)
 
 
 def _merge_plan(keys: tuple[str, ...], unset: tuple[str, ...] = ()) -> Plan:
     """Sets every key of the bot onto a document whose content is not known."""
     if not _all_addressable((*keys, *unset) if unset else keys, TAG in keys):
-        return REPLACE
+        # keys a path cannot address: set with $setField (a plain mapping only)
+        return REPLACE if TAG in keys else Plan("merge", keys, unset, by_field=True)
     return Plan("merge", keys, unset)
