@@ -33,9 +33,9 @@ from pymongo.errors import (
 from pymongo.write_concern import WriteConcern
 
 from mongo_persistence._errors import PersistenceConnectionError, PersistenceWriteError
-from mongo_persistence._storage.entry import _now
+from mongo_persistence._storage.entry import _now, merge_update
 from mongo_persistence._storage.journal import Journal, parse_records, record_line
-from mongo_persistence._storage.tracker import Entry, Op, Plan, StateTracker, flat_fields
+from mongo_persistence._storage.tracker import Entry, Op, Plan, StateTracker
 from mongo_persistence._util.logs import get_logger
 from mongo_persistence._util.uri import redact_uri
 
@@ -797,16 +797,9 @@ class MongoStore:
         return True
 
 
-def _merge_update(record: dict[str, Any]) -> dict[str, Any]:
+def _merge_update(record: dict[str, Any]) -> dict[str, Any] | list[dict[str, Any]]:
     """The update of a ``merge`` record: its data keys set (one by one), its ``unset`` removed."""
-    document = record["document"]
-    fields = {f"data.{k}": v for k, v in flat_fields(document.get("data", {})).items()}
-    fields.update((k, v) for k, v in document.items() if k not in ("_id", "data"))
-    update: dict[str, Any] = {"$set": fields}
-    removed = {f"data.{k}": "" for k in record.get("unset", ()) if not k.startswith("\x00")}
-    if removed:
-        update["$unset"] = removed
-    return update
+    return merge_update(record["document"], record.get("unset", ()))
 
 
 def _model(op: Op) -> ReplaceOne[Any] | UpdateOne | DeleteOne:
