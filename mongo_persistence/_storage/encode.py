@@ -29,9 +29,11 @@ from mongo_persistence._storage.entry import LAZY, Entry
 from mongo_persistence._storage.fingerprints import (
     Digests,
     digest_fields,
+    document_head,
     document_size,
     fingerprint,
     path_safe,
+    sized,
 )
 from mongo_persistence._storage.retention import expire_at
 
@@ -166,11 +168,12 @@ class Encoder:
         collection, doc_id = key
         try:
             raw = bson.encode(data)
-            head = document_size(doc_id, "data", len(raw), extra)
+            head = document_head(doc_id, extra)
         except (InvalidDocument, UnicodeEncodeError, OverflowError) as exc:
             raise _bson_error(entity, exc, data if source is None else source) from None
-        if head > self.max_size:
-            raise DocumentTooLargeError(entity, head, self.max_size)
+        total = sized(len(head), "data", len(raw))
+        if total > self.max_size:
+            raise DocumentTooLargeError(entity, total, self.max_size)
         extra = extra if type(extra) is dict else dict(extra)
         return Entry(
             collection,
@@ -180,7 +183,7 @@ class Encoder:
             LAZY,
             extra=extra,
             raw=raw,
-            fingerprint=fingerprint(raw, extra),
+            fingerprint=fingerprint(raw, head),
         )
 
     def whole(

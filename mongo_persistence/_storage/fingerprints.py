@@ -105,11 +105,17 @@ EXTRA_PREFIX: Final = "\x00"
 """Fingerprints of a document's extra top-level fields (``attrs``) are kept under this prefix."""
 
 
-def fingerprint(raw: bytes, extra: Mapping[str, Any]) -> bytes:
-    """The fingerprint of a whole entity: its ``data`` (as BSON) and its extra fields."""
+def document_head(doc_id: Any, extra: Mapping[str, Any]) -> bytes:
+    """The BSON of ``{"_id": ..., <the extra fields, in the order of their names>}``."""
+    if not extra:
+        return bson.encode({"_id": doc_id})
+    return bson.encode({"_id": doc_id, **dict(sorted(extra.items()))})
+
+
+def fingerprint(raw: bytes, head: bytes) -> bytes:
+    """The fingerprint of a whole entity: its ``data`` (as BSON) and its :func:`document_head`."""
     digest = hashlib.blake2b(raw, digest_size=16)
-    if extra:
-        digest.update(bson.encode(dict(sorted(extra.items()))))
+    digest.update(head)
     return digest.digest()
 
 
@@ -187,10 +193,16 @@ def document_size(
         fields_size (:obj:`int`): The size of the fields' document (from :func:`digest_fields`).
         extra (Mapping, optional): The document's other fields.
     """
-    head = len(bson.encode({"_id": doc_id, **(extra or {})})) - 1  # without the closing NUL
-    # a sub-document (type, name, NUL, fields), or the fields without their framing
+    head = len(bson.encode({"_id": doc_id, **(extra or {})}))
+    return sized(head, field_name, fields_size)
+
+
+def sized(head_size: int, field_name: str, fields_size: int) -> int:
+    """:func:`document_size` from the size of the :func:`document_head`."""
+    # without the head's closing NUL; a sub-document (type, name, NUL, fields), or the fields
+    # without their framing
     body = 2 + len(field_name.encode()) + fields_size if field_name else fields_size - 5
-    return head + body + _UPDATED_AT_SIZE + 1
+    return head_size - 1 + body + _UPDATED_AT_SIZE + 1
 
 
 def path_safe(key: str) -> bool:

@@ -29,6 +29,7 @@ from mongo_persistence._storage.fingerprints import (
     Digests,
     _all_addressable,
     digest_fields,
+    document_head,
     document_size,
     fingerprint,
     flat_fields,
@@ -62,10 +63,10 @@ class _Loaded:
         self.data = data
         self.extra = extra
 
-    def fingerprint(self) -> bytes:
+    def fingerprint(self, doc_id: Any) -> bytes:
         """Its whole fingerprint (``b""``, never equal to an entry's, if BSON refuses it)."""
         try:
-            return fingerprint(bson.encode(self.data), self.extra)
+            return fingerprint(bson.encode(self.data), document_head(doc_id, self.extra))
         except (InvalidDocument, UnicodeEncodeError, OverflowError):
             return b""
 
@@ -172,7 +173,7 @@ class StateTracker:
             known = self._known.get(key)
             if not isinstance(known, _Loaded):
                 return False
-            fp = self._fps[key] = known.fingerprint()
+            fp = self._fps[key] = known.fingerprint(key[1])
         return fp == entry.fingerprint
 
     # ------------------------------------------------------------------ plans
