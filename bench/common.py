@@ -171,6 +171,10 @@ class Row:
     def ratio(self, metric: str | None = None) -> float | None:
         metric = metric or self.metric
         base = self.baseline(self.ratio_to) if self.ratio_to else None
+        if metric == "memory":  # the growth of the peak RSS over the process's start
+            grown = self.ours.extra.get("delta_mib")
+            theirs_grown = base.extra.get("delta_mib") if base else None
+            return float(grown) / float(theirs_grown) if grown and theirs_grown else None
         ours = getattr(self.ours, metric)
         theirs = getattr(base, metric) if base else None
         if ours is None or not theirs:
