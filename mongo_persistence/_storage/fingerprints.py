@@ -51,6 +51,8 @@ _FIXED_SIZES.update({127: 0, 255: 0})
 _LENGTH_PREFIXED: Final = {2: 4, 3: 0, 4: 0, 5: 5, 12: 16, 13: 4, 14: 4, 15: 0}
 """BSON types whose value starts with an int32 length: the bytes it leaves out."""
 _INT32: Final = struct.Struct("<i").unpack_from
+_INTEGERS: Final = {16: _INT32, 18: struct.Struct("<q").unpack_from}
+"""BSON int32 and int64: fingerprinted by their value."""
 _BLAKE: Final = hashlib.blake2b
 
 
@@ -71,8 +73,10 @@ def _split(out: Digests, raw: bytes, span: tuple[int, int], prefix: str, tagged:
     """Fingerprints each element of the BSON elements held in ``raw[span[0]:span[1]]``.
 
     An element is its own fingerprint (type, key and value bytes: type-exact, ``1``, ``1.0``
-    and ``True`` differ), or a hash of it when long. With :paramref:`tagged`, the elements of
-    the sub-document ``value`` are fingerprinted one by one under ``value.<key>``.
+    and ``True`` differ), or a hash of it when long; an integer is its value (BSON's int32 and
+    int64 read back as the same ``int``: a ``NumberLong`` the bot did not change is not
+    rewritten as an int32). With :paramref:`tagged`, the elements of the sub-document ``value``
+    are fingerprinted one by one under ``value.<key>``.
     """
     find = raw.find
     pos, end = span
@@ -82,7 +86,9 @@ def _split(out: Digests, raw: bytes, span: tuple[int, int], prefix: str, tagged:
         at = name_end + 1
         following = at + _value_size(raw, kind, at)
         key = raw[pos + 1 : name_end].decode()
-        if tagged and kind == 3 and key == _VALUE:
+        if kind in _INTEGERS:
+            out[prefix + key] = f"i{_INTEGERS[kind](raw, at)[0]}"
+        elif tagged and kind == 3 and key == _VALUE:
             _split(out, raw, (at + 4, following - 1), _SUB, False)
         elif following - pos <= _INLINE_ELEMENT:
             out[prefix + key] = raw[pos:following]
