@@ -299,7 +299,6 @@ UNSLOTTED = {
     "_TooDeep": "the encoder's internal control flow; never leaves codec.py",
     # issue 10 rewrites store.py and tracker.py; slot these there
     "MongoStore": "store.py (issue 10)",
-    "DryRunStore": "a MongoStore",
     "WriteTimeoutError": "a PyMongo ConnectionFailure, which has a __dict__ anyway",
 }
 
