@@ -66,8 +66,11 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
+# The full run regenerates bench/RESULTS.md (about 13 minutes); `make bench QUICK=1` is a smoke
+# run at small sizes in seconds (bench/.cache/RESULTS-quick.md), `BENCH_ARGS="--only CPU"` one part.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 fuzz: $(STAMP)
 	$(PY) -m pytest -q -m slow -p no:cacheprovider $(PYTEST_ARGS)

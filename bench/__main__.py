@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.common import CACHE, Measure, Row, Settings, machine, versions
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ("S1", "S2", "S3", "S4", "S5")
+SCENARIOS = ("CPU", "S1", "S2", "S3", "S4", "S5")
 
 
 @contextmanager
@@ -84,6 +84,10 @@ async def run_all(
     try:
         info = await env.raw.admin.command("buildInfo")
         version = str(info.get("version", "?"))
+        if "CPU" in only:
+            from bench.floor import cpu_floor
+
+            await attempt("CPU", lambda: cpu_floor(env, settings.cpu_users))
         if "S1" in only or "S2" in only:
             for n in settings.s1_sizes:
 

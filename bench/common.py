@@ -30,6 +30,8 @@ class Settings:
     """Sizes and repetitions of one bench run."""
 
     s1_sizes: tuple[int, ...] = (1_000, 10_000)
+    cpu_users: int = 5_000
+    """Users of the client-CPU scenarios against the floor (issue 10)."""
     s3_chats: int = 100_000
     s3_lazy_small: int = 1_000
     s4_updates: int = 10_000
@@ -60,6 +62,7 @@ class Settings:
         """``--quick``: every scenario at small sizes, in seconds."""
         return cls(
             s1_sizes=(100,),
+            cpu_users=500,
             s3_chats=500,
             s3_lazy_small=50,
             s4_updates=100,
@@ -79,6 +82,7 @@ class Settings:
         """For the smoke test: every code path, as fast as possible."""
         return cls(
             s1_sizes=(20,),
+            cpu_users=20,
             s3_chats=60,
             s3_lazy_small=10,
             s4_updates=30,
@@ -167,6 +171,10 @@ class Row:
     def ratio(self, metric: str | None = None) -> float | None:
         metric = metric or self.metric
         base = self.baseline(self.ratio_to) if self.ratio_to else None
+        if metric == "memory":  # the growth of the peak RSS over the process's start
+            grown = self.ours.extra.get("delta_mib")
+            theirs_grown = base.extra.get("delta_mib") if base else None
+            return float(grown) / float(theirs_grown) if grown and theirs_grown else None
         ours = getattr(self.ours, metric)
         theirs = getattr(base, metric) if base else None
         if ours is None or not theirs:

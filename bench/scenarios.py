@@ -608,9 +608,10 @@ async def s3_startup(env: Env) -> list[Row]:
         f"S3 eager startup with {human(n)} stored chats",
         ours_m,
         baselines,
-        "≤ 1.5x raw cursor read",
+        "≤ 1.5x raw cursor read (client CPU)",
         ratio_to=RAW_READ,
         limit=1.5,
+        metric="cpu",
         checks=[("every chat loaded and decoded", all(loaded_ok))],
     )
 
@@ -710,8 +711,9 @@ async def s3_memory(env: Env) -> Row:
         f"S3 memory: peak RSS of the eager load of {human(n)} chats",
         ours,
         list(measures.values()),
-        "report (no target)",
+        "growth ≤ 1.15x the raw cursor's",
         ratio_to=RAW_READ,
+        limit=1.15,
         metric="memory",
     )
 
@@ -880,9 +882,8 @@ async def s4_end_to_end(env: Env) -> list[Row]:
         f"S4 end to end: {title}",
         ours_m,
         baselines,
-        "≤ 1.2x DictPersistence",
+        "report (wall time: the local server's time dominates)",
         ratio_to=DICT,
-        limit=1.2,
         checks=checks,
         notes=notes,
     )
@@ -890,9 +891,9 @@ async def s4_end_to_end(env: Env) -> list[Row]:
         "S4 end to end, client CPU only (the server's time left out)",
         ours_m,
         baselines,
-        "≤ 1.2x DictPersistence",
+        "≤ 1.5x DictPersistence (client CPU)",
         ratio_to=DICT,
-        limit=1.2,
+        limit=1.5,
         metric="cpu",
         checks=checks,
     )

@@ -278,7 +278,6 @@ UNSLOTTED = {
     "CliError": "a click.ClickException, which has a __dict__ anyway",
     "_Fail": "the encoder's internal control flow; never leaves codec.py",
     "_TooDeep": "the encoder's internal control flow; never leaves codec.py",
-    "DryRunStore": "the CLI's stand-in for a MongoStore (issue 11 removes it)",
     "WriteTimeoutError": "a PyMongo ConnectionFailure, which has a __dict__ anyway",
 }
 

@@ -39,7 +39,7 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from mongo_persistence import MongoPersistence
-from mongo_persistence._cli.migrate import SourceData, migrate
+from mongo_persistence._cli.migrate import SourceData, migrate, migration_store
 from tests.helpers.command import ENTRY_POINT as main
 from tests.ptb_offline import build_application, callback_update, last_buttons, message_update
 
@@ -493,9 +493,8 @@ async def test_writes_are_sent_as_one_bulk_write_per_collection_and_chunk(
     listener = Commands()
     client: AsyncMongoClient[Any] = AsyncMongoClient(mongodb_uri, event_listeners=[listener])
     try:
-        persistence = MongoPersistence(client, database=db_name)
+        store = migration_store(client[db_name])
         bot = ExtBot("123:ABC")
-        persistence.set_bot(bot)
         source = SourceData(
             description="test",
             user_data={i: {"n": i} for i in range(250)},
@@ -504,7 +503,7 @@ async def test_writes_are_sent_as_one_bulk_write_per_collection_and_chunk(
             bot=bot,
         )
         seen: list[int] = []
-        result = await migrate(source, persistence, chunk_size=100, progress=seen.append)
+        result = await migrate(source, store, chunk_size=100, progress=seen.append)
         assert result.written["user_data"] == 250 and not result.problems
         assert seen == [100, 100, 61]
         users = [n for name, n in listener.writes if name == "user_data"]

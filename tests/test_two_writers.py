@@ -80,3 +80,22 @@ async def test_the_same_key_last_write_wins(make_persistence: Factory) -> None:
     await second.update_user_data(1, {"n": 2, "other": "x"})
     assert (await make_persistence().get_user_data())[1] == {"n": 2, "other": "x"}
     await asyncio.gather(seed.flush(), first.flush(), second.flush())
+
+
+async def test_eager_mode_keys_no_path_can_address_are_set_without_replacing_the_document(
+    make_persistence: Factory, db: Any
+) -> None:
+    """Keys such as ``"a.b"`` (an e-mail address, a URL) cannot be set by ``data.<key>``: they
+    are set with ``$setField``, so a document another bot created after start-up keeps its keys."""
+    first = await started(make_persistence())
+    second = await started(make_persistence())
+    await second.update_user_data(1, {"other": "kept"})  # created after the first started
+    await first.update_user_data(1, {"a.b": 1, "ann@example.org": "$y", "plain": [1]})
+    stored = (await make_persistence().get_user_data())[1]
+    assert stored == {"other": "kept", "a.b": 1, "ann@example.org": "$y", "plain": [1]}
+    # a diff of such keys (changed, removed) touches them alone
+    await second.update_user_data(1, {"other": "kept", "more": 2})
+    await first.update_user_data(1, {"a.b": 2, "plain": [1]})
+    stored = (await make_persistence().get_user_data())[1]
+    assert stored == {"other": "kept", "more": 2, "a.b": 2, "plain": [1]}
+    await asyncio.gather(first.flush(), second.flush())

@@ -318,30 +318,44 @@ async def test_an_external_edit_between_load_and_write_survives(
     }
 
 
+def only_op(log: CommandLog, collection: str = "user_data") -> Any:
+    """The ``u`` of the only update sent: a document, or a pipeline (a list of stages)."""
+    assert log.writes() == {("update", collection): 1}
+    (command,) = log.documents("update", collection)
+    (op,) = command["updates"]
+    return op["u"]
+
+
 @pytest.mark.parametrize("key", ["with.dot", "$dollar", "a.b.c"])
-async def test_keys_that_are_no_paths_force_a_whole_replace(
+async def test_keys_that_are_no_paths_are_set_alone(
     monitored: Monitored, db: Any, key: str
 ) -> None:
+    """A key no ``data.<key>`` path can address is set (and unset) alone with ``$setField``;
+    the codec keeps ``$`` keys as ``[key, value]`` pairs: that ``items`` field is set whole."""
     data = {"plain": 1, key: {"x": 1}}
     persistence = await seeded(monitored, data)
+    await db.user_data.update_one({"_id": 1}, {"$set": {"other": "from the admin panel"}})
     changed = {"plain": 1, key: {"x": 2}}
     await persistence.update_user_data(1, changed)
-    update = only_update(monitored.log)
+    update = only_op(monitored.log)
     if key.startswith("$"):
-        # the codec keeps such keys as [key, value] pairs ("items"): that field is set whole
         assert set(update["$set"]) == {"data.items", "format", "updated_at"}, update
     else:
-        assert not any(name.startswith("$") for name in update), update  # a replacement
-        assert update["_id"] == 1
+        assert isinstance(update, list), update  # a pipeline: no replacement
+        assert "data.plain" not in update[1]["$set"]  # unchanged keys are not sent
     assert (await monitored().get_user_data())[1] == changed
 
-    # Removing such a key also replaces the whole document.
+    # Removing such a key unsets it alone (for a "$" key, the data stops being a tagged
+    # mapping: a change of its shape, written whole).
     monitored.log.clear()
     await persistence.update_user_data(1, {"plain": 2})
-    update = only_update(monitored.log)
-    assert not any(name.startswith("$") for name in update), update
+    update = only_op(monitored.log)
     assert (await monitored().get_user_data())[1] == {"plain": 2}
-    assert (await db.user_data.find_one({"_id": 1}))["data"] == {"plain": 2}
+    stored = await db.user_data.find_one({"_id": 1})
+    assert stored["data"] == {"plain": 2}
+    if not key.startswith("$"):
+        assert isinstance(update, list), update  # never a replacement
+        assert stored["other"] == "from the admin panel"
 
 
 async def test_a_diff_of_a_document_deleted_meanwhile_is_repaired(
@@ -493,3 +507,19 @@ async def test_the_size_limit_is_checked_exactly_before_sending(make_persistence
     persistence.store.max_bson_size = exact
     await persistence.update_user_data(1, data)
     await persistence.flush()
+
+
+async def test_a_journaled_merge_sets_keys_no_path_can_address_onto_the_stored_document(
+    db: Any,
+) -> None:
+    """The replay of a kept ``merge`` (journal, recovery file) sets ``"a.b"`` as one key."""
+    from mongo_persistence._storage.entry import merge_update
+
+    await db.user_data.insert_one({"_id": 1, "data": {"other": 1, "gone": 2}})
+    document = {"_id": 1, "data": {"a.b": {"c": "$d"}, "n": 1}, "format": 2}
+    await db.user_data.update_one({"_id": 1}, merge_update(document, ["gone"]))
+    stored = await db.user_data.find_one({"_id": 1})
+    assert stored["data"] == {"other": 1, "a.b": {"c": "$d"}, "n": 1}
+    assert stored["format"] == 2
+    # path-safe keys only: a plain update
+    assert merge_update({"_id": 1, "data": {"n": 2}}) == {"$set": {"data.n": 2}}

@@ -2,10 +2,11 @@
 
 The source files are read with PTB's own classes (:class:`telegram.ext.PicklePersistence`,
 :class:`telegram.ext.DictPersistence`), so they are understood exactly as the bot understood them.
-Everything is written through a :class:`~mongo_persistence.MongoPersistence` and its ``update_*``
-methods: the documents are the very ones the bot itself would write. The writes are started in
-chunks, concurrently, so that the persistence's writer sends them as one ``bulk_write`` per
-collection and chunk.
+Every entity goes through the encoded-entity step the bot's own writes take
+(:mod:`mongo_persistence._storage.encode`: codec, BSON and size checks), so the documents are the
+very ones the bot itself would write, and is written through the store (a dry run only counts).
+The writes are started in chunks, concurrently, so that the store's writer sends them as one
+``bulk_write`` per collection and chunk.
 
 This module knows nothing about the command line; :mod:`mongo_persistence._cli.cli` drives it.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -22,6 +23,7 @@ from typing import Any, Final
 from telegram import Bot
 from telegram.ext import BasePersistence, DictPersistence, ExtBot, PicklePersistence
 
+from mongo_persistence._codec.codec import Codec
 from mongo_persistence._errors import (
     DocumentTooLargeError,
     EncodingError,
@@ -29,15 +31,17 @@ from mongo_persistence._errors import (
     PersistenceWriteError,
     SourceError,
 )
-from mongo_persistence._persistence.persistence import MongoPersistence
+from mongo_persistence._persistence.shapes import callback_data_document
+from mongo_persistence._storage.encode import Encoder, document_fields
+from mongo_persistence._storage.entity import EntityRef, conversation_id
+from mongo_persistence._storage.entry import Entry
 from mongo_persistence._storage.store import MongoStore
-from mongo_persistence._storage.tracker import Entry
+from mongo_persistence._util.names import check_namespace
 
 __all__ = [
     "DICT_JSON_FILES",
     "KINDS",
     "PICKLE_SUFFIXES",
-    "DryRunStore",
     "MigrationAbortedError",
     "MigrationResult",
     "Problem",
@@ -47,6 +51,7 @@ __all__ = [
     "load_dict_json",
     "load_pickle",
     "migrate",
+    "migration_store",
 ]
 
 KINDS: Final = ("user_data", "chat_data", "bot_data", "callback_data", "conversations")
@@ -145,34 +150,23 @@ class MigrationResult:
         return sum(self.written.values())
 
 
-class DryRunStore(MongoStore):
-    """A store that writes nothing, for dry runs.
+DRY_RUN_MAX_SIZE: Final = 16 * 1024 * 1024
+"""The document size limit of a dry run (MongoDB's; the server's own is used when writing)."""
 
-    Every entity still goes through the encoding, the BSON and the size checks of
-    :class:`~mongo_persistence.MongoPersistence`.
+
+def migration_store(database: Any, *, namespace: str | None = None) -> MongoStore:
+    """The store a migration writes through: a database's collections, in a namespace.
 
     Args:
-        database: An async database object (never used for I/O).
-        namespace (:obj:`str` | :obj:`None`): The namespace.
+        database: An async database object.
+        namespace (:obj:`str` | :obj:`None`): The collections' prefix.
 
-    Attributes:
-        entries (list[:class:`Entry`]): What would have been written.
+    Raises:
+        :exc:`ValueError`: The namespace is invalid.
     """
-
-    def __init__(self, database: Any, *, namespace: str | None = None) -> None:
-        super().__init__(database, namespace=namespace)
-        self.entries: list[Entry] = []
-
-    async def ensure_ready(self) -> None:
-        """Does nothing: a dry run needs no server."""
-
-    async def write(self, entry: Entry) -> None:
-        """Records the entry instead of writing it.
-
-        Args:
-            entry (:class:`Entry`): The entity.
-        """
-        self.entries.append(entry)
+    if namespace is not None:
+        check_namespace(namespace)
+    return MongoStore(database, namespace=namespace)
 
 
 # ====================================================================== reading the sources
@@ -404,16 +398,13 @@ def _read_text(path: Path) -> str:
 
 
 # ====================================================================== writing
-_Job = tuple[str, str, Callable[[], Awaitable[None]]]
+_Job = tuple[str, str, Callable[[], Entry]]
 
 
-def _jobs(
-    source: SourceData, persistence: MongoPersistence[Any, Any, Any], result: MigrationResult
-) -> Iterator[_Job]:
-    for kind, entries, update in (
-        ("user_data", source.user_data, persistence.update_user_data),
-        ("chat_data", source.chat_data, persistence.update_chat_data),
-    ):
+def _jobs(source: SourceData, encoder: Encoder, result: MigrationResult) -> Iterator[_Job]:
+    """(kind, entity, the encoded-entity step of it) for every entity of the source."""
+    for kind in ("user_data", "chat_data"):
+        entries: dict[Any, Any] = getattr(source, kind)
         for entity_id, value in entries.items():
             entity = f"{kind}[{entity_id!r}]"
             if not _is_id(entity_id):
@@ -421,28 +412,57 @@ def _jobs(
                     Problem(kind, entity, f"Cannot store {entity}: the key is not an int id")
                 )
                 continue
-            yield kind, entity, _bind(update, entity_id, value)
+            yield kind, entity, _entity(encoder, (kind, entity_id), entity, value)
     if source.bot_data is not None:
-        yield "bot_data", "bot_data", _bind(persistence.update_bot_data, source.bot_data)
+        key = ("bot_data", "bot_data")
+        yield "bot_data", "bot_data", _entity(encoder, key, "bot_data", source.bot_data)
     if source.callback_data is not None:
-        keyboards, queries = source.callback_data
-        cdc = ([(str(u), float(t), b) for u, t, b in keyboards], dict(queries))
-        yield "callback_data", "callback_data", _bind(persistence.update_callback_data, cdc)
+        yield "callback_data", "callback_data", _callback_data(encoder, source.callback_data)
+    yield from _conversation_jobs(source, encoder, result)
+
+
+def _fields() -> dict[str, Any]:
+    """The document fields of a migrated entity (the codec's format; no migrations version)."""
+    return document_fields(version=None, expire_after=None)
+
+
+def _entity(encoder: Encoder, key: tuple[str, Any], entity: str, value: Any) -> Callable[[], Entry]:
+    return lambda: encoder.entity(key, entity, value, _fields())
+
+
+def _callback_data(encoder: Encoder, data: Any) -> Callable[[], Entry]:
+    keyboards, queries = data
+    cdc = ([(str(u), float(t), b) for u, t, b in keyboards], dict(queries))
+    ref = EntityRef.callback_data()
+    structure = callback_data_document(cdc)
+    return lambda: encoder.callback_data((ref.collection, ref.doc_id), structure, _fields())
+
+
+def _conversation_jobs(
+    source: SourceData, encoder: Encoder, result: MigrationResult
+) -> Iterator[_Job]:
     for name, states in source.conversations.items():
-        for key, state in states.items():
-            entity = f"conversations[{name!r}][{key!r}]"
-            if not isinstance(key, tuple):
+        for conversation_key, state in states.items():
+            entity = f"conversations[{name!r}][{conversation_key!r}]"
+            if not isinstance(conversation_key, tuple):
                 result.problems.append(
                     Problem(
                         "conversations", entity, f"Cannot store {entity}: the key is not a tuple"
                     )
                 )
                 continue
-            yield "conversations", entity, _bind(persistence.update_conversation, name, key, state)
+            yield "conversations", entity, _conversation(encoder, name, conversation_key, state)
 
 
-def _bind(function: Callable[..., Awaitable[None]], *args: Any) -> Callable[[], Awaitable[None]]:
-    return lambda: function(*args)
+def _conversation(
+    encoder: Encoder, name: str, conversation_key: tuple[Any, ...], state: Any
+) -> Callable[[], Entry]:
+    key = ("conversations", conversation_id(name, conversation_key))
+    entity = f"conversations[{name!r}][{conversation_key!r}]"
+    if state is None:  # as update_conversation(): no state, no document
+        return lambda: Entry(*key, entity, None, None)
+    conversation = (name, conversation_key)
+    return lambda: encoder.conversation(key, entity, conversation, state, _fields())
 
 
 def _chunks(jobs: Iterator[_Job], size: int) -> Iterator[list[_Job]]:
@@ -458,22 +478,26 @@ def _chunks(jobs: Iterator[_Job], size: int) -> Iterator[list[_Job]]:
 
 async def migrate(
     source: SourceData,
-    persistence: MongoPersistence[Any, Any, Any],
+    store: MongoStore | None,
     *,
+    codec: Codec | None = None,
     chunk_size: int = 1000,
     progress: Callable[[int], None] | None = None,
 ) -> MigrationResult:
-    """Writes every entity of :paramref:`source` through :paramref:`persistence`.
+    """Writes every entity of :paramref:`source` through :paramref:`store`.
 
-    The ``update_*`` calls of one chunk are started together; the persistence's writer sends them
-    as one ``bulk_write`` per collection. Running it again writes the same documents again.
-    With a :class:`DryRunStore` as the persistence's store nothing is written, but every entity
-    is still encoded and checked.
+    Each entity goes through the encoded-entity step of the bot's own writes (codec, BSON and
+    size checks); the writes of one chunk are started together, and the store's writer sends
+    them as one ``bulk_write`` per collection. Running it again writes the same documents again.
+    Without a store (a dry run) nothing is written, but every entity is still encoded and
+    checked.
 
     Args:
-        source (:class:`SourceData`): What to migrate.
-        persistence (:class:`~mongo_persistence.MongoPersistence`): The target; its bot must be
-            the bot the source was loaded with (``persistence.set_bot(source.bot)``).
+        source (:class:`SourceData`): What to migrate; its bot is the bot of the encoding.
+        store (:class:`~mongo_persistence._storage.store.MongoStore` | :obj:`None`): The target
+            (:func:`migration_store`), or :obj:`None` for a dry run.
+        codec (:class:`~mongo_persistence.Codec`, optional): The codec (your
+            :class:`~mongo_persistence.TypeCodec` classes, the pickle fallback).
         chunk_size (:obj:`int`, optional): Entities per batch. Defaults to ``1000``.
         progress (Callable[[:obj:`int`], :obj:`None`], optional): Called with the number of
             entities done after each chunk.
@@ -489,19 +513,12 @@ async def migrate(
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     result = MigrationResult()
-    await persistence.store.ensure_ready()
-    for chunk in _chunks(_jobs(source, persistence, result), chunk_size):
-        outcomes = await asyncio.gather(*(job() for _, _, job in chunk), return_exceptions=True)
-        failure: PersistenceWriteError | None = None
-        for (kind, entity, _), outcome in zip(chunk, outcomes, strict=True):
-            if outcome is None:
-                result.written[kind] += 1
-            elif isinstance(outcome, EncodingError | DocumentTooLargeError | PersistenceWriteError):
-                result.problems.append(Problem(kind, entity, str(outcome)))
-                if isinstance(outcome, PersistenceWriteError) and outcome.kept:
-                    failure = outcome
-            elif isinstance(outcome, BaseException):
-                raise outcome
+    if store is not None:
+        await store.ensure_ready()
+    max_size = store.max_bson_size if store is not None else DRY_RUN_MAX_SIZE
+    encoder = Encoder(codec or Codec(), source.bot, max_size)
+    for chunk in _chunks(_jobs(source, encoder, result), chunk_size):
+        failure = await _write_chunk(chunk, store, result)
         if progress is not None:
             progress(len(chunk))
         if failure is not None:
@@ -512,3 +529,33 @@ async def migrate(
                 result,
             )
     return result
+
+
+async def _write_chunk(
+    chunk: list[_Job], store: MongoStore | None, result: MigrationResult
+) -> PersistenceWriteError | None:
+    """Encodes and writes one chunk; returns a failure that may pass (the entry was kept)."""
+    encoded: list[tuple[str, str, Entry]] = []
+    for kind, entity, make in chunk:
+        try:
+            encoded.append((kind, entity, make()))
+        except (EncodingError, DocumentTooLargeError) as exc:
+            result.problems.append(Problem(kind, entity, str(exc)))
+    if store is None:
+        for kind, _, _ in encoded:
+            result.written[kind] += 1
+        return None
+    outcomes = await asyncio.gather(
+        *(store.write(entry) for _, _, entry in encoded), return_exceptions=True
+    )
+    failure: PersistenceWriteError | None = None
+    for (kind, entity, _), outcome in zip(encoded, outcomes, strict=True):
+        if outcome is None:
+            result.written[kind] += 1
+        elif isinstance(outcome, PersistenceWriteError):
+            result.problems.append(Problem(kind, entity, str(outcome)))
+            if outcome.kept:
+                failure = outcome
+        elif isinstance(outcome, BaseException):
+            raise outcome
+    return failure

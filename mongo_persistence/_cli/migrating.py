@@ -6,10 +6,7 @@ command line around them.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -18,7 +15,6 @@ from mongo_persistence._cli.migrate import (
     DICT_JSON_FILES,
     KINDS,
     PICKLE_SUFFIXES,
-    DryRunStore,
     MigrationAbortedError,
     MigrationResult,
     SourceData,
@@ -26,6 +22,7 @@ from mongo_persistence._cli.migrate import (
     load_dict_json,
     load_pickle,
     migrate,
+    migration_store,
 )
 from mongo_persistence._cli.options import (
     codec_options,
@@ -33,9 +30,9 @@ from mongo_persistence._cli.options import (
     load_codecs,
     progress_option,
 )
-from mongo_persistence._cli.target import Target, make_target, open_target
-from mongo_persistence._codec.codec import TypeCodec
-from mongo_persistence._persistence.persistence import MongoPersistence
+from mongo_persistence._cli.target import make_target, open_target
+from mongo_persistence._codec.codec import Codec
+from mongo_persistence._storage.store import MongoStore
 
 
 @main.command(name="migrate")
@@ -125,16 +122,13 @@ def migrate_command(
             assert dict_path is not None
             source = await load_dict_json(dict_path, bot=bot)
         _echo_source(source)
+        codec = Codec(codecs, pickle_fallback=pickle_fallback)
         if dry_run:
-            persistence = _persistence(_NoDatabase(), target, codecs, pickle_fallback)
-            persistence.store = DryRunStore(_NoDatabase(), namespace=target.namespace)
-            persistence.set_bot(bot)
-            return await _migrate(source, persistence, chunk_size, progress)
+            return await _migrate(source, None, codec, chunk_size, progress)
         async with open_target(target) as opened:
-            persistence = _persistence(opened.database, target, codecs, pickle_fallback)
-            persistence.set_bot(bot)
+            store = migration_store(opened.database, namespace=target.namespace)
             click.echo(f"Target: {target.describe(opened.name)}")
-            return await _migrate(source, persistence, chunk_size, progress)
+            return await _migrate(source, store, codec, chunk_size, progress)
 
     _echo_result(run(target, copy()), dry_run=dry_run)
 
@@ -155,42 +149,19 @@ def _echo_result(result: MigrationResult, *, dry_run: bool) -> None:
         )
 
 
-def _persistence(
-    database: Any, target: Target, codecs: Iterable[TypeCodec[Any]], pickle_fallback: bool
-) -> MongoPersistence[Any, Any, Any]:
-    """The persistence :func:`~mongo_persistence._cli.migrate.migrate` writes through.
-
-    (The perf branch makes migrate call the encode-and-check step directly; then this goes.)
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the pickle_fallback warning: the CLI says it itself
-            return MongoPersistence(
-                database, namespace=target.namespace, codecs=codecs, pickle_fallback=pickle_fallback
-            )
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-
-
-class _NoDatabase:
-    """Stands for a database in dry runs: it is never asked anything."""
-
-    __slots__ = ()
-    name = "(dry run)"
-
-    def get_collection(self, name: str, **_: Any) -> None:
-        return None
-
-
 async def _migrate(
     source: SourceData,
-    persistence: MongoPersistence[Any, Any, Any],
+    store: MongoStore | None,
+    codec: Codec,
     chunk_size: int,
     progress: bool | None,
 ) -> MigrationResult:
+    """Migrates :paramref:`source` through :paramref:`store` (:obj:`None`: a dry run)."""
     with bar(source.total, "migrating", progress, unit="entity") as shown:
         try:
-            return await migrate(source, persistence, chunk_size=chunk_size, progress=shown.update)
+            return await migrate(
+                source, store, codec=codec, chunk_size=chunk_size, progress=shown.update
+            )
         except MigrationAbortedError as exc:
             _echo_problems(exc.result)
             raise

@@ -16,32 +16,23 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from bson.errors import InvalidDocument
 from pymongo.errors import ConnectionFailure
 from pymongo.write_concern import WriteConcern
 from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
 from telegram.warnings import PTBUserWarning
 
-from mongo_persistence._codec.codec import FORMAT_VERSION, Codec, TypeCodec, find_unencodable_text
-from mongo_persistence._errors import BadDocumentError, DocumentTooLargeError, EncodingError
+from mongo_persistence._codec.codec import Codec, TypeCodec
+from mongo_persistence._errors import BadDocumentError, EncodingError
 from mongo_persistence._persistence.loading import Loader
 from mongo_persistence._persistence.settings import Settings, open_store
-from mongo_persistence._persistence.shapes import (
-    CDCData,
-    ConversationDict,
-    callback_data_document,
-)
+from mongo_persistence._persistence.shapes import CDCData, ConversationDict, callback_data_document
 from mongo_persistence._persistence.syncing import Syncer
+from mongo_persistence._storage.encode import Encoder, document_fields, mergeable
 from mongo_persistence._storage.entity import ConversationKey, EntityRef
 from mongo_persistence._storage.health import Health
-from mongo_persistence._storage.retention import expire_at
 from mongo_persistence._storage.tracker import (
     Digests,
     Entry,
-    digest_fields,
-    document_size,
-    entity_digests,
-    path_safe,
 )
 from mongo_persistence._util.errors import short_error
 from mongo_persistence._util.logs import get_logger
@@ -450,84 +441,28 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         return self.bot
 
     # ================================================================ encoding helpers
+    # (the encoded-entity step itself lives in mongo_persistence._storage.encode)
+    def _encoder(self) -> Encoder:
+        return Encoder(self.codec, self.bot, self.store.max_bson_size)
+
     def _encode_entity(
         self, value: object, entity: str, *, copy: bool = True
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Encodes a top-level ``*_data`` object into its ``data`` field and extra fields.
-
-        ``copy=False`` for the deep copies PTB hands to ``update_*``: nobody changes them later,
-        so plain data is written as it is, without a copy.
-        """
-        extra: dict[str, Any] = {}
-        if type(value) is dict:
-            source: Any = value
-        elif isinstance(value, dict):
-            source = dict(value)
-            attributes = getattr(value, "__dict__", None)
-            if attributes:
-                extra["attrs"] = self.codec.encode(
-                    attributes, bot=self.bot, entity=f"{entity}.attrs"
-                )
-        elif hasattr(value, "__dict__"):
-            source = vars(value)
-        else:
-            raise EncodingError(
-                entity,
-                "",
-                type(value).__qualname__,
-                "context_types data classes must be dict subclasses or have a __dict__",
-            )
-        encoded = self.codec.encode(source, bot=self.bot, entity=entity, copy=copy)
-        return encoded, extra
+        """Encodes a top-level ``*_data`` object into its ``data`` field and extra fields."""
+        data, extra = self._encoder().data_of(value, entity, copy=copy)
+        return data, dict(extra)
 
     def _digest(self, fields: dict[str, Any], entity: str, source: object = None) -> Digests:
-        return self._digest_sized(fields, entity, source)[0]
-
-    def _digest_sized(
-        self, fields: dict[str, Any], entity: str, source: object = None
-    ) -> tuple[Digests, int]:
-        try:
-            digests, size = digest_fields(fields)
-        except UnicodeEncodeError as exc:
-            path = find_unencodable_text(source if source is not None else fields) or ""
-            raise EncodingError(
-                entity, path, "str", f"the text cannot be stored as UTF-8 ({exc.reason})"
-            ) from None
-        except (InvalidDocument, OverflowError) as exc:
-            raise EncodingError(entity, "", "dict", f"BSON cannot hold it: {exc}") from None
-        if size > self.store.max_bson_size:
-            raise DocumentTooLargeError(entity, size, self.store.max_bson_size)
-        return digests, size
-
-    def _check_size(
-        self, entity: str, doc_id: Any, field_name: str, size: int, extra: dict[str, Any]
-    ) -> None:
-        """Raises before sending when the document written would exceed the server's limit."""
-        try:
-            total = document_size(doc_id, field_name, size, extra)
-        except (InvalidDocument, OverflowError) as exc:
-            raise EncodingError(entity, "", "dict", f"BSON cannot hold it: {exc}") from None
-        if total > self.store.max_bson_size:
-            raise DocumentTooLargeError(entity, total, self.store.max_bson_size)
+        """The per-key fingerprints of encoded data (:func:`digest_fields`)."""
+        return self._encoder().whole(("", None), entity, fields, source=source).digests or {}
 
     def _document_fields(self, kind: str, *, partial: bool = False) -> dict[str, Any]:
-        """The top-level fields every write of this kind sets beside the data.
-
-        ``format`` (the codec's :data:`~mongo_persistence._codec.codec.FORMAT_VERSION`) and
-        ``data_version`` (the version of your migrations) claim that every value of the
-        document has that format and version: a partial write (only some keys, onto a document
-        never read) sets neither. ``expire_at`` with :paramref:`expire_after`.
-        """
-        fields: dict[str, Any] = {}
-        if not partial:
-            fields["format"] = FORMAT_VERSION
-            version = self._migrations.version(kind)
-            if version is not None:
-                fields["data_version"] = version
-        after = self.expire_after.get(kind)
-        if after is not None:
-            fields["expire_at"] = expire_at(after)
-        return fields
+        """The top-level fields every write of this kind sets beside the data."""
+        return document_fields(
+            version=self._migrations.version(kind),
+            expire_after=self.expire_after.get(kind),
+            partial=partial,
+        )
 
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         """Encodes and writes one user's, chat's or the bot's data."""
@@ -553,18 +488,20 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             task.add_done_callback(_settled)
             await asyncio.shield(task)
             return
-        data, extra = self._encode_entity(value, entity, copy=False)
         # Lazy mode, an entity not loaded: its keys are set onto a document never read.
         loaded = self._loaded.get(kind)
         partial = self.lazy and not self.refresh and loaded is not None and doc_id not in loaded
-        await self._save_encoded(kind, doc_id, data, entity, extra, source=value, partial=partial)
+        fields = self._document_fields(kind, partial=partial)
+        # The tracker plans what is sent: a document it does not know (lazy mode, an entity not
+        # loaded yet; eager mode, created by another program) gets the bot's keys set onto it.
+        await self.store.write(self._encoder().entity((kind, doc_id), entity, value, fields))
 
     def _needs_read_first(self, kind: str, doc_id: Any, value: object) -> bool:
         """Lazy mode, an entity never read nor written whose keys cannot be set one by one."""
         loaded = self._loaded.get(kind)
         if not self.lazy or self.refresh or loaded is None or doc_id in loaded:
             return False
-        return self.store.tracker.known(kind, doc_id) is None and not self._mergeable(value)
+        return self.store.tracker.known(kind, doc_id) is None and not mergeable(value)
 
     async def _read_then_save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         await self._syncer.read_then_save(EntityRef.of(kind, doc_id), value)
@@ -589,19 +526,12 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             if doc is not None:
                 self._track_loaded(kind, doc)
                 return
-        fields = {"data": self.codec.encode(value, bot=self.bot, entity=entity, copy=False)}
-        digests = self._digest(fields, entity, {"data": value})
+        encoder = self._encoder()
+        fields = {"data": encoder.value(value, entity)}
         extra = self._document_fields(kind)
         await self.store.write(
-            Entry(kind, doc_id, entity, fields, digests, extra=extra, diffable=False, field_name="")
+            encoder.whole((kind, doc_id), entity, fields, extra, source={"data": value})
         )
-
-    @staticmethod
-    def _mergeable(value: object) -> bool:
-        """Tells whether each top-level key can be set on its own (``$set`` of ``data.<key>``)."""
-        if isinstance(value, dict):
-            return type(value) is dict and all(type(k) is str and path_safe(k) for k in value)
-        return all(path_safe(key) for key in vars(value))
 
     async def _save_encoded(
         self,
@@ -614,19 +544,12 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         source: object = None,
         partial: bool = False,
     ) -> None:
+        """Writes already encoded data (with its extra fields, e.g. ``attrs``)."""
         if (kind, doc_id) in self._bad:
             raise BadDocumentError(entity)
-        extra = {**(extra or {}), **self._document_fields(kind, partial=partial)}
-        if source is not None and not isinstance(source, dict):
-            source = getattr(source, "__dict__", None)
-        digests, size = self._digest_sized(data, entity, source)
-        self._check_size(entity, doc_id, "data", size, extra)
-        if extra and (digests or "attrs" in extra):
-            # (empty data with only the document fields: the tracker's view of "no document")
-            digests = entity_digests(digests, self._digest(extra, entity))
-        # The tracker plans what is sent: a document it does not know (lazy mode, an entity not
-        # loaded yet; eager mode, created by another program) gets the bot's keys set onto it.
-        await self.store.write(Entry(kind, doc_id, entity, data, digests, extra=extra))
+        fields = {**(extra or {}), **self._document_fields(kind, partial=partial)}
+        entry = self._encoder().encoded((kind, doc_id), entity, data, fields, source=source)
+        await self.store.write(entry)
 
     def _track_loaded(self, kind: str, doc: Any) -> None:
         self._loader.track(kind, doc)
@@ -723,9 +646,12 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
             data: ``(keyboards, queries)`` as handed over by PTB.
         """
         ref = EntityRef.callback_data()
+        if (ref.collection, ref.doc_id) in self._bad:
+            raise BadDocumentError(ref.label)
+        fields = self._document_fields(ref.collection)
         structure = callback_data_document(data)
-        encoded = self.codec.encode(structure, bot=self.bot, entity=ref.label, copy=False)
-        await self._save_encoded(ref.collection, ref.doc_id, encoded, ref.label, source=structure)
+        entry = self._encoder().callback_data((ref.collection, ref.doc_id), structure, fields)
+        await self.store.write(entry)
 
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
@@ -743,28 +669,11 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         if new_state is None:
             await self.store.write(Entry(ref.collection, ref.doc_id, ref.label, None, None))
             return
-        await self.store.write(self._conversation_entry(ref, name, key, new_state))
-
-    def _conversation_entry(
-        self, ref: EntityRef, name: str, key: ConversationKey, new_state: object
-    ) -> Entry:
-        entity = ref.label
-        state = self.codec.encode(new_state, bot=self.bot, entity=entity)
-        fields = {"state": state}
-        digests, size = self._digest_sized(fields, entity, {"state": new_state})
-        extra = {"name": name, "key": self.codec.encode(list(key), entity=entity)}
-        extra.update(self._document_fields("conversations"))
-        self._check_size(entity, ref.doc_id, "", size, extra)
-        return Entry(
-            ref.collection,
-            ref.doc_id,
-            entity,
-            fields,
-            digests,
-            extra=extra,
-            diffable=False,
-            field_name="",
+        fields = self._document_fields(ref.collection)
+        entry = self._encoder().conversation(
+            (ref.collection, ref.doc_id), ref.label, (name, key), new_state, fields
         )
+        await self.store.write(entry)
 
     # ================================================================ drop_*
     async def drop_chat_data(self, chat_id: int) -> None:

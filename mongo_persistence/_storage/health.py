@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mongo_persistence._storage.tracker import _now
+from mongo_persistence._storage.entry import _now
 from mongo_persistence._util.errors import short_error
 from mongo_persistence._util.logs import get_logger
 

@@ -15,8 +15,8 @@ from pymongo.errors import DuplicateKeyError
 
 from mongo_persistence._storage.attempts import Attempts
 from mongo_persistence._storage.entity import COLLECTIONS
+from mongo_persistence._storage.entry import merge_update
 from mongo_persistence._storage.journal import parse_records, record_problem
-from mongo_persistence._storage.tracker import flat_fields
 
 
 def record_error(record: Any) -> str | None:
@@ -59,18 +59,6 @@ def check_records(
     return records
 
 
-def merge_update(record: dict[str, Any]) -> dict[str, Any]:
-    """The update of a ``merge`` record: its data keys set (one by one), its ``unset`` removed."""
-    document = record["document"]
-    fields = {f"data.{k}": v for k, v in flat_fields(document.get("data", {})).items()}
-    fields.update((k, v) for k, v in document.items() if k not in ("_id", "data"))
-    update: dict[str, Any] = {"$set": fields}
-    removed = {f"data.{k}": "" for k in record.get("unset", ()) if not k.startswith("\x00")}
-    if removed:
-        update["$unset"] = removed
-    return update
-
-
 async def _restore_record(collection: Any, record: dict[str, Any]) -> bool:
     """Writes one record unless the document was written after it; tells whether it did."""
     older = {
@@ -86,7 +74,9 @@ async def _restore_record(collection: Any, record: dict[str, Any]) -> bool:
             {"_id": record["_id"]}, {"_id": 1}
         )
     if record["op"] == "merge":
-        result = await collection.update_one(older, merge_update(record))
+        result = await collection.update_one(
+            older, merge_update(record["document"], record.get("unset", ()))
+        )
     else:
         result = await collection.replace_one(older, record["document"])
     if result.matched_count == 1:

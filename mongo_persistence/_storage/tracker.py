@@ -1,32 +1,41 @@
 """What to send for each entity (skip, replace, diff or merge), and what MongoDB is known to hold.
 
-Pure bookkeeping: no I/O. This module owns every rule of the write path between an encoded entity
-and the operation the store sends: the fingerprints of an entity's keys, the last state MongoDB
-acknowledged for each document, and the plan derived from both.
-
-Each top-level key of an entity's encoded ``data`` is summarised by a fingerprint: short scalars by
-themselves, the rest by a hash of their BSON bytes (type-exact: ``1``, ``1.0`` and ``True`` all
-differ). The dicts with non-string keys, which the codec stores tagged (``{"__type__": "intdict",
-"value": {"<key>": ...}}`` or ``{"__type__": "dict", "value": {...}, "items": [...]}``), are
-fingerprinted one level deeper: each key of their ``value`` is a key of its own
-(``value.<key>``), so that they are written as diffs too.
+Pure bookkeeping: no I/O. The last state MongoDB acknowledged (or returned) for each document, and
+the plan derived from it and an entry's fingerprints (:mod:`~mongo_persistence._storage.
+fingerprints`): an entry whose whole fingerprint is the one of a document known whole is skipped
+without computing any per-key fingerprint.
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dtm
-import hashlib
-import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 import bson
-from bson import Int64
 from bson.errors import InvalidDocument
 
 from mongo_persistence._codec.codec import TAG
+from mongo_persistence._storage.entry import (
+    DELETE,
+    REPLACE,
+    SKIP,
+    Entry,
+    Op,
+    Plan,
+    entry_digests,
+    entry_keys,
+)
+from mongo_persistence._storage.fingerprints import (
+    Digests,
+    _all_addressable,
+    digest_fields,
+    document_head,
+    document_size,
+    fingerprint,
+    flat_fields,
+    keyed_digests,
+    path_safe,
+)
 
 __all__ = [
     "Digests",
@@ -36,292 +45,30 @@ __all__ = [
     "StateTracker",
     "digest_fields",
     "document_size",
+    "flat_fields",
     "path_safe",
 ]
 
-Digests = dict[str, str | bytes]
-"""Per top-level key: a type-exact fingerprint of its value.
-
-Fingerprints are plain ``str``/``bytes`` objects, so a digests dict holds nothing the garbage
-collector tracks: with 100k entities that keeps full collections rare and short."""
-
-_INT32_MIN: Final = -(2**31)
-_INT32_MAX: Final = 2**31 - 1
-_UPDATED_AT_SIZE: Final = 2 + len("updated_at") + 8
-"""The ``updated_at`` date element every written document ends with."""
-
-_INLINE_MAX: Final = 64
-"""Strings and bytes up to this length are their own fingerprint; longer ones are hashed."""
-
-
-def _digest_plain(fields: Mapping[str, Any]) -> tuple[Digests, int]:
-    """Fingerprints every top-level value of an encoded mapping.
-
-    Short scalars are their own fingerprint, prefixed by their type (``1``, ``1.0`` and ``True``
-    differ); anything else is summarised by a hash of its BSON encoding.
-
-    Returns:
-        The fingerprints, and the exact size in bytes of the BSON document holding these fields
-        (what :func:`bson.encode` makes of :paramref:`fields`).
-
-    Raises:
-        :class:`bson.errors.InvalidDocument`: A value cannot be BSON-encoded.
-        :class:`UnicodeEncodeError`: A string holds a lone surrogate.
-    """
-    out: Digests = {}
-    size = 5  # the int32 length and the closing NUL
-    for key, value in fields.items():
-        kind = type(value)
-        # type byte, key, NUL
-        size += 2 + (len(key) if key.isascii() else len(key.encode()))
-        if kind is str and len(value) <= _INLINE_MAX:
-            out[key] = "s" + value
-            size += 5 + (len(value) if value.isascii() else len(value.encode()))
-        elif kind is int:  # BSON reads integers back as int or Int64: alike
-            out[key] = f"i{value}"
-            size += 4 if _INT32_MIN <= value <= _INT32_MAX else 8
-        elif kind is Int64:
-            out[key] = f"i{value}"
-            size += 8
-        elif kind is bool:
-            out[key] = "bT" if value else "bF"
-            size += 1
-        elif kind is float:
-            out[key] = f"f{value!r}"
-            size += 8
-        elif value is None:
-            out[key] = "n"
-        elif kind is bytes and len(value) <= _INLINE_MAX:
-            out[key] = b"y" + value
-            size += 5 + len(value)
-        else:
-            raw = bson.encode({"v": value})
-            out[key] = b"h" + hashlib.blake2b(raw, digest_size=16).digest()
-            size += len(raw) - 8  # without the framing of {"v": ...}: length, type, "v", NUL
-    return out, size
-
-
-_TAGGED_DICTS: Final = ("intdict", "dict")
-_VALUE: Final = "value"
-_SUB: Final = "value."
 _MAYBE: Final = b"?"
 """The fingerprint of a key whose write failed: MongoDB may or may not hold it (never equal to a
 real fingerprint, so the key is sent again, or unset when the bot no longer has it)."""
-EXTRA_PREFIX: Final = "\x00"
-"""Fingerprints of a document's extra top-level fields (``attrs``) are kept under this prefix."""
-
-
-def _now() -> dtm.datetime:
-    return dtm.datetime.now(dtm.timezone.utc)
-
-
-def _tagged_value(fields: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The ``value`` of an encoded dict with non-string keys (fingerprinted per key), else None."""
-    tag = fields.get(TAG)
-    if isinstance(tag, str) and tag in _TAGGED_DICTS:
-        value = fields.get(_VALUE)
-        if type(value) is dict:
-            return value
-    return None
-
-
-def digest_fields(fields: Mapping[str, Any]) -> tuple[Digests, int]:
-    """Fingerprints every top-level value of an encoded mapping.
-
-    Short scalars are their own fingerprint, prefixed by their type (``1``, ``1.0`` and ``True``
-    differ); anything else is summarised by a hash of their BSON encoding. For a dict with
-    non-string keys (``{"__type__": "intdict", "value": {...}}``), each key of its ``value`` has
-    its own fingerprint, under ``value.<key>``.
-
-    Returns:
-        The fingerprints, and the exact size in bytes of the BSON document holding these fields
-        (what :func:`bson.encode` makes of :paramref:`fields`).
-
-    Raises:
-        :class:`bson.errors.InvalidDocument`: A value cannot be BSON-encoded.
-        :class:`UnicodeEncodeError`: A string holds a lone surrogate.
-    """
-    value = _tagged_value(fields)
-    if value is None:
-        return _digest_plain(fields)
-    digests, size = _digest_plain({k: v for k, v in fields.items() if k != _VALUE})
-    inner, inner_size = _digest_plain(value)
-    digests.update((_SUB + k, d) for k, d in inner.items())
-    return digests, size + 2 + len(_VALUE) + inner_size
-
-
-def flat_fields(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of ``data`` by the keys of its fingerprints (see :func:`digest_fields`)."""
-    value = _tagged_value(data)
-    if value is None:
-        return dict(data)
-    out = {k: v for k, v in data.items() if k != _VALUE}
-    out.update((_SUB + k, v) for k, v in value.items())
-    return out
-
-
-def _field(data: Mapping[str, Any], key: str) -> Any:
-    if key.startswith(_SUB):
-        value = _tagged_value(data)
-        if value is not None:
-            return value[key[len(_SUB) :]]
-    return data[key]
-
-
-def document_size(
-    doc_id: Any, field_name: str, fields_size: int, extra: Mapping[str, Any] | None = None
-) -> int:
-    """The exact BSON size of the document the store writes (:meth:`Entry.replacement`).
-
-    Args:
-        doc_id: Its ``_id``.
-        field_name (:obj:`str`): The field holding the fields (``""``: at the top level).
-        fields_size (:obj:`int`): The size of the fields' document (from :func:`digest_fields`).
-        extra (Mapping, optional): The document's other fields.
-    """
-    head = len(bson.encode({"_id": doc_id, **(extra or {})})) - 1  # without the closing NUL
-    # a sub-document (type, name, NUL, fields), or the fields without their framing
-    body = 2 + len(field_name.encode()) + fields_size if field_name else fields_size - 5
-    return head + body + _UPDATED_AT_SIZE + 1
-
-
-def path_safe(key: str) -> bool:
-    """Tells whether ``data.<key>`` addresses exactly this key in an update."""
-    return bool(key) and "." not in key and "\x00" not in key and key[0] != "$" and key != TAG
-
-
-def _addressable(key: str, tagged: bool) -> bool:
-    """Tells whether a fingerprinted key can be set or unset on its own."""
-    if key.startswith(EXTRA_PREFIX):
-        return True  # extra fields are set whole at the top level
-    if tagged and key == TAG:
-        return True
-    if tagged and key.startswith(_SUB):
-        return path_safe(key[len(_SUB) :])
-    return path_safe(key)
-
-
-def entity_digests(digests: Digests, extra_digests: Digests) -> Digests:
-    """The fingerprints of an entity: its ``data`` keys, and its extra fields (prefixed)."""
-    if not extra_digests:
-        return digests
-    return {**digests, **{EXTRA_PREFIX + k: v for k, v in extra_digests.items()}}
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What to send for one entity.
-
-    Attributes:
-        kind (:obj:`str`): ``"skip"``, ``"delete"``, ``"replace"`` (the whole document),
-            ``"diff"`` (the changed keys, against what MongoDB acknowledged) or ``"merge"`` (every
-            key the bot holds, set onto a document whose content is not known).
-        set_keys (tuple[:obj:`str`, ...]): With ``"diff"``/``"merge"``, the keys to set.
-        unset_keys (tuple[:obj:`str`, ...]): With ``"diff"``, the keys that are gone.
-    """
-
-    kind: str
-    set_keys: tuple[str, ...] = ()
-    unset_keys: tuple[str, ...] = ()
-
-
-SKIP: Final = Plan("skip")
-REPLACE: Final = Plan("replace")
-DELETE: Final = Plan("delete")
-
-
-@dataclass(frozen=True, slots=True)
-class Op:
-    """One operation on the wire: ``"replace"`` (upsert), ``"update"`` (upsert) or ``"delete"``.
-
-    Attributes:
-        kind (:obj:`str`): The operation.
-        filter (dict): Selects the document (by ``_id``).
-        document (dict | None): The replacement, or the update (``$set``/``$unset``).
-    """
-
-    kind: str
-    filter: dict[str, Any]
-    document: dict[str, Any] | None = None
-
-
-@dataclass(eq=False, slots=True)
-class Entry:
-    """One entity to write: the newest data for one document.
-
-    ``data`` is the encoded ``data`` field (``None`` means delete); ``extra`` holds the other
-    top-level fields of the document (e.g. ``name`` and ``key`` of a conversation, ``attrs``),
-    set on every write of it.
-    """
-
-    collection: str
-    doc_id: Any
-    entity: str
-    data: dict[str, Any] | None
-    digests: Digests | None
-    extra: dict[str, Any] = field(default_factory=dict)
-    diffable: bool = True
-    field_name: str = "data"
-    futures: list[asyncio.Future[None]] = field(default_factory=list)
-    attempts: int = 0
-    abandoned: bool = False
-    """Saved to a recovery file by :meth:`MongoStore.flush`: a late outcome changes nothing."""
-    at: dtm.datetime = field(default_factory=_now)
-    """When it was handed over (the journal's "older never overwrites newer" compares it)."""
-    since: float = field(default_factory=time.monotonic)
-    """``time.monotonic()`` when its oldest unsaved change was handed over."""
-
-    @property
-    def key(self) -> tuple[str, Any]:
-        """(collection, _id)."""
-        return (self.collection, self.doc_id)
-
-    def replacement(self) -> dict[str, Any]:
-        """The whole document (``field_name=""`` puts the fields of ``data`` at the top level)."""
-        fields = {self.field_name: self.data} if self.field_name else dict(self.data or {})
-        return {"_id": self.doc_id, **fields, **self.extra, "updated_at": _now()}
-
-    def set_update(self, keys: Iterable[str], unset: Iterable[str] = ()) -> dict[str, Any]:
-        """The update setting these keys of ``data`` (and unsetting others) on the document."""
-        prefix = self.field_name
-        data = self.data or {}
-        fields = {f"{prefix}.{k}": _field(data, k) for k in keys if not k.startswith(EXTRA_PREFIX)}
-        update: dict[str, Any] = {"$set": {**fields, **self.extra, "updated_at": _now()}}
-        removed = {k[1:] if k.startswith(EXTRA_PREFIX) else f"{prefix}.{k}": "" for k in unset}
-        for name in self.extra:  # a field set by every write is never unset by it
-            removed.pop(name, None)
-        if removed:
-            update["$unset"] = removed
-        return update
-
-    def op(self, plan: Plan) -> Op:
-        """The operation that carries out :paramref:`plan`."""
-        where = {"_id": self.doc_id}
-        if plan.kind == "delete" or self.data is None:
-            return Op("delete", where)
-        if plan.kind == "replace":
-            return Op("replace", where, self.replacement())
-        return Op("update", where, self.set_update(plan.set_keys, plan.unset_keys))
-
-    def settle(self, error: BaseException | None) -> None:
-        """Resolves every caller waiting for this entry (with the error, if any)."""
-        for future in self.futures:
-            if future.done():
-                continue
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
-        self.futures.clear()
 
 
 class _Loaded:
-    """A document as read from the database; digested only when it is first written again."""
+    """A document as read from the database; fingerprinted only when it is first written again."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "extra")
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
+    def __init__(self, data: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
         self.data = data
+        self.extra = extra
+
+    def fingerprint(self, doc_id: Any) -> bytes:
+        """Its whole fingerprint (``b""``, never equal to an entry's, if BSON refuses it)."""
+        try:
+            return fingerprint(bson.encode(self.data), document_head(doc_id, self.extra))
+        except (InvalidDocument, UnicodeEncodeError, OverflowError):
+            return b""
 
 
 class _Partial:
@@ -351,10 +98,22 @@ class StateTracker:
     sent again (or unset) by the next plan, so a retry is the same diff, never a replacement.
     """
 
-    __slots__ = ("_known",)
+    __slots__ = ("_fps", "_known")
 
     def __init__(self) -> None:
         self._known: dict[tuple[str, Any], Digests | _Loaded | _Partial] = {}
+        # The whole fingerprints of the documents known whole whose entry carried one (bytes
+        # only: nothing the garbage collector tracks).
+        self._fps: dict[tuple[str, Any], bytes] = {}
+
+    def _put(
+        self, key: tuple[str, Any], state: Digests | _Loaded | _Partial, fp: bytes | None = None
+    ) -> None:
+        self._known[key] = state
+        if fp is None:
+            self._fps.pop(key, None)
+        else:
+            self._fps[key] = fp
 
     def loaded(
         self,
@@ -371,67 +130,71 @@ class StateTracker:
             data (Mapping): Its encoded ``data`` field.
             extra (Mapping, optional): Its extra fields written with every write (``attrs``).
         """
-        if extra:
-            data = {**data, **{EXTRA_PREFIX + k: v for k, v in extra.items()}}
-        self._known[(collection, doc_id)] = _Loaded(data)
+        self._put((collection, doc_id), _Loaded(data, extra or {}))
 
     def deleted_elsewhere(self, collection: str, doc_id: Any) -> None:
         """Records that another program deleted the document: empty data does not recreate it."""
-        self._known[(collection, doc_id)] = _ABSENT
+        self._put((collection, doc_id), _ABSENT)
 
     def forget(self, collection: str, doc_id: Any) -> None:
         """Marks a document's content as unknown."""
         self._known.pop((collection, doc_id), None)
+        self._fps.pop((collection, doc_id), None)
 
     def known(self, collection: str, doc_id: Any) -> Digests | None:
         """The digests of what the database is known to hold, if known (empty: no document)."""
-        state = self._state(collection, doc_id)
+        state = self._state((collection, doc_id))
         return state[0] if state is not None else None
 
-    def _state(self, collection: str, doc_id: Any) -> tuple[Digests, bool] | None:
+    def _state(self, key: tuple[str, Any]) -> tuple[Digests, bool] | None:
         """(digests, known whole) of a document, or :obj:`None`."""
-        known = self._known.get((collection, doc_id))
+        known = self._known.get(key)
         if isinstance(known, _Partial):
             return known.digests, False
-        return self._whole(collection, doc_id, known)
+        if isinstance(known, _Loaded):
+            try:
+                known = self._known[key] = keyed_digests(known.data, known.extra)
+            except (InvalidDocument, UnicodeEncodeError, OverflowError):
+                self.forget(*key)
+                return None
+        return (known, True) if known is not None else None
 
     def _doubtful(self, key: tuple[str, Any]) -> bool:
         known = self._known.get(key)
         return isinstance(known, _Partial) and known.doubtful
 
-    def _whole(
-        self, collection: str, doc_id: Any, known: Digests | _Loaded | None
-    ) -> tuple[Digests, bool] | None:
-        if isinstance(known, _Loaded):
-            try:
-                known = digest_fields(known.data)[0]
-            except (InvalidDocument, UnicodeEncodeError, OverflowError):
-                self._known.pop((collection, doc_id), None)
-                return None
-            self._known[(collection, doc_id)] = known
-        return (known, True) if known is not None else None
-
-    def _set(self, key: tuple[str, Any], digests: Digests, whole: bool) -> None:
-        self._known[key] = digests if whole else _Partial(digests)
+    def _unchanged(self, entry: Entry) -> bool:
+        """Tells whether the entry's whole fingerprint is the one of the document known whole."""
+        if entry.fingerprint is None:
+            return False
+        key = entry.key
+        fp = self._fps.get(key)
+        if fp is None:
+            known = self._known.get(key)
+            if not isinstance(known, _Loaded):
+                return False
+            fp = self._fps[key] = known.fingerprint(key[1])
+        return fp == entry.fingerprint
 
     # ------------------------------------------------------------------ plans
     def plan(self, entry: Entry) -> Plan:
         """Decides what to send for an entry, from what MongoDB is known to hold."""
-        new = entry.digests
-        if entry.data is None:
-            return DELETE
-        if new is None:
-            return REPLACE
-        state = self._state(entry.collection, entry.doc_id)
+        if entry.data is None or entry.digests is None:
+            return DELETE if entry.data is None else REPLACE
+        if self._unchanged(entry):
+            return SKIP
+        state = self._state(entry.key)
         if state is None or state[0] is _ABSENT:
             # not known (or deleted by another program: empty data does not recreate it)
-            skip = state is not None and not new
-            return SKIP if skip else _merge_plan(new) if entry.diffable else REPLACE
-        if self._doubtful(entry.key):
-            if not entry.diffable:
-                return REPLACE
-            return _merge_plan(new, unset=tuple(k for k in state[0] if k not in new))
-        return _diff_plan(entry, state[0], new)
+            keys = entry_keys(entry)
+            skip = state is not None and not keys
+            return SKIP if skip else _merge_plan(keys) if entry.diffable else REPLACE
+        new = entry_digests(entry) or {}
+        if not self._doubtful(entry.key):
+            return _diff_plan(entry, state[0], new)
+        if not entry.diffable:
+            return REPLACE
+        return _merge_plan(tuple(new), unset=tuple(k for k in state[0] if k not in new))
 
     def acknowledged(self, entry: Entry, plan: Plan, *, upserted: bool) -> bool:
         """Records a write MongoDB acknowledged.
@@ -442,14 +205,17 @@ class StateTracker:
         """
         key = entry.key
         if plan.kind == "delete" or entry.digests is None:
-            self._known.pop(key, None)
+            self.forget(*key)
             return False
-        if plan.kind == "diff" and upserted and not set(plan.set_keys).issuperset(entry.digests):
-            self._known.pop(key, None)
+        if plan.kind == "diff" and upserted and not set(plan.set_keys).issuperset(entry.keys()):
+            self.forget(*key)
             return True
-        state = self._state(*key)
-        whole = plan.kind == "replace" or upserted or (state is not None and state[1])
-        self._set(key, entry.digests, whole)
+        known = self._known.get(key)
+        digests = entry_digests(entry) or {}
+        if plan.kind == "replace" or upserted or not isinstance(known, _Partial | None):
+            self._put(key, digests, entry.fingerprint)  # known whole
+        else:
+            self._put(key, _Partial(digests))
         return False
 
     def failed(self, entry: Entry, plan: Plan) -> None:
@@ -457,19 +223,19 @@ class StateTracker:
         if plan.kind == "skip":
             return
         key = entry.key
-        state = self._state(*key)
+        state = self._state(key)
         old, whole = state if state is not None and state[0] is not _ABSENT else ({}, False)
         if plan.kind in ("replace", "delete"):
-            touched: Iterable[str] = {*old, *(entry.digests or ())}
+            touched: Iterable[str] = {*old, *(entry_digests(entry) or ())}
         else:
             touched = (*plan.set_keys, *plan.unset_keys)
         digests = dict(old)
         digests.update(dict.fromkeys(touched, _MAYBE))
         if plan.kind in ("merge", "delete") or self._doubtful(key):
             # it may or may not have created (or deleted) the document
-            self._known[key] = _Partial(digests, doubtful=True)
+            self._put(key, _Partial(digests, doubtful=True))
         else:
-            self._set(key, digests, whole)
+            self._put(key, digests if whole else _Partial(digests))
 
     def __len__(self) -> int:
         return len(self._known)
@@ -484,14 +250,15 @@ def _diff_plan(entry: Entry, old: Digests, new: Digests) -> Plan:
     tagged = TAG in new
     set_keys = tuple(k for k, v in new.items() if old.get(k) != v)
     unset_keys = tuple(k for k in old if k not in new)
-    if not all(_addressable(k, tagged) for k in (*set_keys, *unset_keys)):
-        return REPLACE
+    if not _all_addressable((*set_keys, *unset_keys), tagged):
+        # keys a path cannot address: set with $setField (a plain mapping only)
+        return REPLACE if tagged else Plan("diff", set_keys, unset_keys, by_field=True)
     return Plan("diff", set_keys, unset_keys)
 
 
-def _merge_plan(new: Digests, unset: tuple[str, ...] = ()) -> Plan:
+def _merge_plan(keys: tuple[str, ...], unset: tuple[str, ...] = ()) -> Plan:
     """Sets every key of the bot onto a document whose content is not known."""
-    tagged = TAG in new
-    if not all(_addressable(k, tagged) for k in (*new, *unset)):
-        return REPLACE
-    return Plan("merge", tuple(new), unset)
+    if not _all_addressable((*keys, *unset) if unset else keys, TAG in keys):
+        # keys a path cannot address: set with $setField (a plain mapping only)
+        return REPLACE if TAG in keys else Plan("merge", keys, unset, by_field=True)
+    return Plan("merge", keys, unset)
