@@ -16,25 +16,17 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from pymongo.errors import ConnectionFailure
 from pymongo.write_concern import WriteConcern
-from telegram.ext import BasePersistence, ContextTypes, PersistenceInput
+from telegram.ext import ContextTypes, PersistenceInput
 from telegram.warnings import PTBUserWarning
 
 from mongo_persistence._codec.codec import Codec, TypeCodec
-from mongo_persistence._errors import BadDocumentError, EncodingError
+from mongo_persistence._persistence.contract import PersistenceContract
 from mongo_persistence._persistence.loading import Loader
+from mongo_persistence._persistence.saving import Saver
 from mongo_persistence._persistence.settings import Settings, open_store
-from mongo_persistence._persistence.shapes import CDCData, ConversationDict, callback_data_document
 from mongo_persistence._persistence.syncing import Syncer
-from mongo_persistence._storage.encode import Encoder, document_fields, mergeable
-from mongo_persistence._storage.entity import ConversationKey, EntityRef
 from mongo_persistence._storage.health import Health
-from mongo_persistence._storage.tracker import (
-    Digests,
-    Entry,
-)
-from mongo_persistence._util.errors import short_error
 from mongo_persistence._util.logs import get_logger
 
 if TYPE_CHECKING:
@@ -54,13 +46,7 @@ _CD = TypeVar("_CD")
 _BD = TypeVar("_BD")
 
 
-def _settled(task: asyncio.Future[None]) -> None:
-    """Retrieves the outcome of a write whose caller may be gone (it was reported to it)."""
-    if not task.cancelled():
-        task.exception()
-
-
-class MongoPersistence(BasePersistence[UD, CD, BD]):
+class MongoPersistence(PersistenceContract[UD, CD, BD]):
     """Makes a bot persistent in MongoDB: one readable document per chat, user and conversation.
 
     Example:
@@ -176,15 +162,9 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     """
 
     __slots__ = (
-        "_bad",
-        "_classes",
-        "_handed_over",
         "_job_store",
-        "_loaded",
         "_loader",
-        "_migrated",
-        "_migrations",
-        "_scalar_kinds",
+        "_saver",
         "_settings",
         "_syncer",
         "codec",
@@ -296,30 +276,22 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         )
         self.last_recovery_file: Path | None = None
         self._job_store: MongoJobStore | None = None
-        self._handed_over: set[asyncio.Future[None]] = set()
         self._set_up_layers()
 
     def _set_up_layers(self) -> None:
-        """The loader and the syncer, and the views of their state the write path reads."""
+        """The loader, the saver and the syncer (which reads and writes through both)."""
         settings = self._settings
-        loader = Loader(settings, self.codec, self.store, bot=self._bot, save=self._save)
-        self._loader = loader
-        self._syncer = Syncer(
+        save = self._save  # the loader writes back what a migration changed
+        self._loader = loader = Loader(settings, self.codec, self.store, bot=self._bot, save=save)
+        self._saver = saver = Saver(settings, self.codec, self.store, loader, bot=self._bot)
+        self._syncer = saver.syncer = Syncer(
             settings,
             self.store,
             loader,
             codec=self.codec,
             bot=self._bot,
-            encode=self._encode_entity,
-            digest=self._digest,
-            save_encoded=self._save_encoded,
+            saver=saver,
         )
-        self._bad = loader.bad
-        self._loaded = loader.loaded
-        self._migrated = loader.migrated
-        self._classes = settings.classes
-        self._scalar_kinds = settings.scalar_kinds
-        self._migrations = settings.migrations
 
     @overload
     @classmethod
@@ -440,305 +412,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
     def _bot(self) -> Any:
         return self.bot
 
-    # ================================================================ encoding helpers
-    # (the encoded-entity step itself lives in mongo_persistence._storage.encode)
-    def _encoder(self) -> Encoder:
-        return Encoder(self.codec, self.bot, self.store.max_bson_size)
-
-    def _encode_entity(
-        self, value: object, entity: str, *, copy: bool = True
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Encodes a top-level ``*_data`` object into its ``data`` field and extra fields."""
-        data, extra = self._encoder().data_of(value, entity, copy=copy)
-        return data, dict(extra)
-
-    def _digest(self, fields: dict[str, Any], entity: str, source: object = None) -> Digests:
-        """The per-key fingerprints of encoded data (:func:`digest_fields`)."""
-        return self._encoder().whole(("", None), entity, fields, source=source).digests or {}
-
-    def _document_fields(self, kind: str, *, partial: bool = False) -> dict[str, Any]:
-        """The top-level fields every write of this kind sets beside the data."""
-        return document_fields(
-            version=self._migrations.version(kind),
-            expire_after=self.expire_after.get(kind),
-            partial=partial,
-        )
-
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
-        """Encodes and writes one user's, chat's or the bot's data."""
-        if (kind, doc_id) in self._bad:
-            raise BadDocumentError(entity)
-        cls = self._classes[kind]
-        if not isinstance(value, cls):
-            # What is written must load: the loader restores context_types' classes.
-            raise EncodingError(
-                entity,
-                "",
-                type(value).__qualname__,
-                f"it is not a {cls.__qualname__} (context_types)",
-            )
-        if kind in self._scalar_kinds:
-            await self._save_scalar(kind, doc_id, value, entity)
-            return
-        if self._needs_read_first(kind, doc_id, value):
-            # Handed over now: a cancelled caller does not cancel the read nor the write.
-            task = asyncio.ensure_future(self._read_then_save(kind, doc_id, value, entity))
-            self._handed_over.add(task)
-            task.add_done_callback(self._handed_over.discard)
-            task.add_done_callback(_settled)
-            await asyncio.shield(task)
-            return
-        # Lazy mode, an entity not loaded: its keys are set onto a document never read.
-        loaded = self._loaded.get(kind)
-        partial = self.lazy and not self.refresh and loaded is not None and doc_id not in loaded
-        fields = self._document_fields(kind, partial=partial)
-        # The tracker plans what is sent: a document it does not know (lazy mode, an entity not
-        # loaded yet; eager mode, created by another program) gets the bot's keys set onto it.
-        await self.store.write(self._encoder().entity((kind, doc_id), entity, value, fields))
-
-    def _needs_read_first(self, kind: str, doc_id: Any, value: object) -> bool:
-        """Lazy mode, an entity never read nor written whose keys cannot be set one by one."""
-        loaded = self._loaded.get(kind)
-        if not self.lazy or self.refresh or loaded is None or doc_id in loaded:
-            return False
-        return self.store.tracker.known(kind, doc_id) is None and not mergeable(value)
-
-    async def _read_then_save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
-        await self._syncer.read_then_save(EntityRef.of(kind, doc_id), value)
-
-    async def _save_scalar(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
-        """Writes the data of a kind whose class holds a plain value (``int``, ``complex``...).
-
-        The document is ``{_id, data: <value>}``, written whole. In lazy mode, an entity never
-        loaded holds the class's default (such values cannot be changed in place): a stored
-        value wins over it.
-        """
-        loaded = self._loaded.get(kind)
-        if self.lazy and loaded is not None and doc_id not in loaded:
-            try:
-                doc = await self.store.find_one(kind, doc_id)
-            except ConnectionFailure as exc:
-                # The class's default cannot have changed: writing it now could replace a stored
-                # value, skipping it loses nothing (the next write reads again).
-                _LOGGER.warning("Cannot read %s before writing it (%s)", entity, short_error(exc))
-                return
-            loaded.add(doc_id)
-            if doc is not None:
-                self._track_loaded(kind, doc)
-                return
-        encoder = self._encoder()
-        fields = {"data": encoder.value(value, entity)}
-        extra = self._document_fields(kind)
-        await self.store.write(
-            encoder.whole((kind, doc_id), entity, fields, extra, source={"data": value})
-        )
-
-    async def _save_encoded(
-        self,
-        kind: str,
-        doc_id: Any,
-        data: dict[str, Any],
-        entity: str,
-        extra: dict[str, Any] | None = None,
-        *,
-        source: object = None,
-        partial: bool = False,
-    ) -> None:
-        """Writes already encoded data (with its extra fields, e.g. ``attrs``)."""
-        if (kind, doc_id) in self._bad:
-            raise BadDocumentError(entity)
-        fields = {**(extra or {}), **self._document_fields(kind, partial=partial)}
-        entry = self._encoder().encoded((kind, doc_id), entity, data, fields, source=source)
-        await self.store.write(entry)
-
-    def _track_loaded(self, kind: str, doc: Any) -> None:
-        self._loader.track(kind, doc)
-
-    # ================================================================ get_*
-    async def get_user_data(self) -> dict[int, UD]:
-        """Returns the stored ``user_data`` of every user (nothing with :attr:`lazy`).
-
-        Returns:
-            dict[:obj:`int`, UD]: The restored user data by user id.
-        """
-        await self.store.ensure_ready()
-        return {} if self.lazy else await self._loader.load_all("user_data")
-
-    async def get_chat_data(self) -> dict[int, CD]:
-        """Returns the stored ``chat_data`` of every chat (nothing with :attr:`lazy`).
-
-        Returns:
-            dict[:obj:`int`, CD]: The restored chat data by chat id.
-        """
-        await self.store.ensure_ready()
-        return {} if self.lazy else await self._loader.load_all("chat_data")
-
-    async def get_bot_data(self) -> BD:
-        """Returns the stored ``bot_data``, or a new instance of ``context_types.bot_data``.
-
-        Returns:
-            BD: The restored bot data.
-        """
-        return await self._loader.bot_data()  # type: ignore[no-any-return]
-
-    async def get_callback_data(self) -> CDCData | None:
-        """Returns the stored callback data cache (keyboards and callback queries).
-
-        Returns:
-            tuple[list[tuple[:obj:`str`, :obj:`float`, dict[:obj:`str`, :class:`object`]]], \
-                dict[:obj:`str`, :obj:`str`]] | :obj:`None`: The cache, or :obj:`None`.
-        """
-        return await self._loader.callback_data()
-
-    async def get_conversations(self, name: str) -> ConversationDict:
-        """Returns the stored states of the conversation handler :paramref:`name`.
-
-        Args:
-            name (:obj:`str`): The handler's name.
-
-        Returns:
-            dict[tuple[:obj:`int` | :obj:`str`, ...], :class:`object`]: The states by key.
-        """
-        return await self._loader.conversations(name)
-
-    # ================================================================ update_*
-    async def update_user_data(self, user_id: int, data: UD) -> None:
-        """Writes the ``user_data`` of one user; returns once MongoDB acknowledged it.
-
-        Args:
-            user_id (:obj:`int`): The user.
-            data (UD): Their data.
-
-        Raises:
-            :class:`mongo_persistence.EncodingError`: A value cannot be stored.
-            :class:`mongo_persistence.PersistenceWriteError`: MongoDB did not acknowledge it.
-        """
-        ref = EntityRef.user(user_id)
-        await self._save(ref.collection, ref.doc_id, data, ref.label)
-
-    async def update_chat_data(self, chat_id: int, data: CD) -> None:
-        """Writes the ``chat_data`` of one chat; returns once MongoDB acknowledged it.
-
-        Args:
-            chat_id (:obj:`int`): The chat.
-            data (CD): Its data.
-
-        Raises:
-            :class:`mongo_persistence.EncodingError`: A value cannot be stored.
-            :class:`mongo_persistence.PersistenceWriteError`: MongoDB did not acknowledge it.
-        """
-        ref = EntityRef.chat(chat_id)
-        await self._save(ref.collection, ref.doc_id, data, ref.label)
-
-    async def update_bot_data(self, data: BD) -> None:
-        """Writes ``bot_data`` (nothing is sent when it did not change).
-
-        Args:
-            data (BD): The bot data.
-        """
-        ref = EntityRef.bot()
-        await self._save(ref.collection, ref.doc_id, data, ref.label)
-
-    async def update_callback_data(self, data: CDCData) -> None:
-        """Writes the callback data cache (nothing is sent when it did not change).
-
-        Args:
-            data: ``(keyboards, queries)`` as handed over by PTB.
-        """
-        ref = EntityRef.callback_data()
-        if (ref.collection, ref.doc_id) in self._bad:
-            raise BadDocumentError(ref.label)
-        fields = self._document_fields(ref.collection)
-        structure = callback_data_document(data)
-        entry = self._encoder().callback_data((ref.collection, ref.doc_id), structure, fields)
-        await self.store.write(entry)
-
-    async def update_conversation(
-        self, name: str, key: ConversationKey, new_state: object | None
-    ) -> None:
-        """Writes the state of one conversation; :obj:`None` deletes its document.
-
-        Args:
-            name (:obj:`str`): The handler's name.
-            key (tuple[:obj:`int` | :obj:`str`, ...]): The conversation key.
-            new_state (:class:`object`): The new state, or :obj:`None` when it ended.
-        """
-        ref = EntityRef.conversation(name, key)
-        if (ref.collection, ref.doc_id) in self._bad:
-            raise BadDocumentError(ref.label)
-        if new_state is None:
-            await self.store.write(Entry(ref.collection, ref.doc_id, ref.label, None, None))
-            return
-        fields = self._document_fields(ref.collection)
-        entry = self._encoder().conversation(
-            (ref.collection, ref.doc_id), ref.label, (name, key), new_state, fields
-        )
-        await self.store.write(entry)
-
-    # ================================================================ drop_*
-    async def drop_chat_data(self, chat_id: int) -> None:
-        """Deletes the document of one chat.
-
-        Args:
-            chat_id (:obj:`int`): The chat.
-
-        Raises:
-            :class:`mongo_persistence.PersistenceWriteError`: With :attr:`lazy`, the chat was never
-                loaded and its stored data would be lost (the document is kept).
-        """
-        ref = EntityRef.chat(chat_id)
-        if self.lazy and chat_id not in self._loaded["chat_data"]:
-            await self._syncer.refuse_blind_drop(ref)
-        await self._drop(ref)
-
-    async def drop_user_data(self, user_id: int) -> None:
-        """Deletes the document of one user.
-
-        Args:
-            user_id (:obj:`int`): The user.
-        """
-        await self._drop(EntityRef.user(user_id))
-
-    async def _drop(self, ref: EntityRef) -> None:
-        self._loaded[ref.collection].discard(ref.doc_id)
-        self._loader.forget_bad(ref)
-        await self.store.write(Entry(ref.collection, ref.doc_id, ref.label, None, None))
-
-    # ================================================================ refresh_*
-    async def refresh_user_data(self, user_id: int, user_data: UD) -> None:
-        """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one user's data, in place.
-
-        .. seealso:: :meth:`telegram.ext.BasePersistence.refresh_user_data`
-
-        Args:
-            user_id (:obj:`int`): The user.
-            user_data (UD): The object to fill.
-        """
-        if self.lazy or self.refresh:
-            await self._syncer.refresh(EntityRef.user(user_id), user_data)
-
-    async def refresh_chat_data(self, chat_id: int, chat_data: CD) -> None:
-        """Loads (:attr:`lazy`) or re-reads (:attr:`refresh`) one chat's data, in place.
-
-        .. seealso:: :meth:`telegram.ext.BasePersistence.refresh_chat_data`
-
-        Args:
-            chat_id (:obj:`int`): The chat.
-            chat_data (CD): The object to fill.
-        """
-        if self.lazy or self.refresh:
-            await self._syncer.refresh(EntityRef.chat(chat_id), chat_data)
-
-    async def refresh_bot_data(self, bot_data: BD) -> None:
-        """Re-reads ``bot_data`` in place when :attr:`refresh` is on.
-
-        .. seealso:: :meth:`telegram.ext.BasePersistence.refresh_bot_data`
-
-        Args:
-            bot_data (BD): The object to fill.
-        """
-        if self.refresh:
-            await self._syncer.refresh(EntityRef.bot(), bot_data)
+        await self._saver.save(kind, doc_id, value, entity)
 
     # ================================================================ jobs
     async def store_jobs(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -802,8 +477,8 @@ class MongoPersistence(BasePersistence[UD, CD, BD]):
         try:
             if job_store is not None:
                 await asyncio.wait_for(job_store.stop_retries(), max(self.flush_timeout, 0.1))
-            if self._handed_over:  # writes that read their document first
-                await asyncio.wait(set(self._handed_over), timeout=self.flush_timeout)
+            if self._saver.handed_over:  # writes that read their document first
+                await asyncio.wait(set(self._saver.handed_over), timeout=self.flush_timeout)
             self.last_recovery_file = await self.store.flush(
                 timeout=max(deadline - loop.time(), 0.0)
             )

@@ -9,8 +9,8 @@ deleting it could lose stored data.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import ConnectionFailure
 
@@ -26,14 +26,10 @@ from mongo_persistence._storage.tracker import Digests
 from mongo_persistence._util.errors import short_error
 from mongo_persistence._util.logs import get_logger
 
-_LOGGER = get_logger(__name__)
+if TYPE_CHECKING:
+    from mongo_persistence._persistence.saving import Saver
 
-Encode = Callable[..., tuple[dict[str, Any], dict[str, Any]]]
-"""Encodes a ``*_data`` object: ``encode(value, label) -> (data, extra fields)``."""
-Digest = Callable[[dict[str, Any], str, object], Digests]
-"""The per-key fingerprints of encoded data: ``digest(fields, label, source)``."""
-SaveEncoded = Callable[..., Awaitable[None]]
-"""Writes encoded data: ``save_encoded(kind, doc_id, data, label, extra)``."""
+_LOGGER = get_logger(__name__)
 
 
 def _changes(local: Digests, known: Digests | None) -> tuple[list[str], list[str]]:
@@ -62,21 +58,12 @@ class Syncer:
         loader (:class:`~mongo_persistence._persistence.loading.Loader`): Decodes and tracks.
         codec: The value codec (decodes the merged data).
         bot (Callable): The bot PTB set.
-        encode, digest, save_encoded (Callable): The write path's encoding and writing steps.
+        saver (:class:`~mongo_persistence._persistence.saving.Saver`): Encodes and writes.
     """
 
-    __slots__ = (
-        "_bot",
-        "_codec",
-        "_digest",
-        "_encode",
-        "_loader",
-        "_save_encoded",
-        "_settings",
-        "_store",
-    )
+    __slots__ = ("_bot", "_codec", "_loader", "_saver", "_settings", "_store")
 
-    def __init__(  # the write path's steps, handed in
+    def __init__(
         self,
         settings: Settings,
         store: MongoStore,
@@ -84,18 +71,14 @@ class Syncer:
         *,
         codec: Any,
         bot: Callable[[], Any],
-        encode: Encode,
-        digest: Digest,
-        save_encoded: SaveEncoded,
+        saver: Saver,
     ) -> None:
         self._settings = settings
         self._store = store
         self._loader = loader
         self._codec = codec
         self._bot = bot
-        self._encode = encode
-        self._digest = digest
-        self._save_encoded = save_encoded
+        self._saver = saver
 
     # ------------------------------------------------------------------ refresh_*
     async def refresh(self, ref: EntityRef, target: Any) -> None:
@@ -155,9 +138,9 @@ class Syncer:
         when the bot changed something.
         """
         kind, doc_id, label = ref.collection, ref.doc_id, ref.label
-        local, extra = self._encode(target, label)
+        local, extra = self._saver.encode_entity(target, label)
         known = self._store.tracker.known(kind, doc_id)
-        changes = _changes(self._digest(local, label, target), known)
+        changes = _changes(self._saver.digest(local, label, target), known)
         read = await self._read_stored(ref)
         if read is None:
             return  # found bad now: left as it is, the bot's changes are not merged into it
@@ -172,7 +155,7 @@ class Syncer:
             merged = _merge(stored, local, changes)
         self._track_read(kind, doc_id, doc, known)
         if changed:
-            await self._save_encoded(kind, doc_id, merged, label, extra)
+            await self._saver.save_encoded(kind, doc_id, merged, label, extra)
         elif doc is None:
             fill_in_place(target, new_instance(self._settings.classes[kind]), replace=True)
             return
@@ -222,7 +205,7 @@ class Syncer:
         self._loader.migrated.discard((kind, doc_id))
         if migrated is SKIPPED:
             return None
-        return doc, self._encode(migrated, label)[0], True
+        return doc, self._saver.encode_entity(migrated, label)[0], True
 
     # ------------------------------------------------------------------ reads before writes
     async def read_then_save(self, ref: EntityRef, value: object) -> None:
@@ -243,8 +226,8 @@ class Syncer:
             self._loader.migrated.discard((kind, doc_id))  # written whole just below
             fill_in_place(value, stored, replace=False)
             self._loader.track(kind, doc)
-        data, extra = self._encode(value, label, copy=False)
-        await self._save_encoded(kind, doc_id, data, label, extra, source=value)
+        data, extra = self._saver.encode_entity(value, label, copy=False)
+        await self._saver.save_encoded(kind, doc_id, data, label, extra, source=value)
 
     async def refuse_blind_drop(self, ref: EntityRef) -> None:
         """Lazy mode: a chat never loaded is dropped only when nothing of it is stored.
