@@ -92,6 +92,11 @@ class Env:
             self.motor.close()
 
     def ours(self, namespace: str, **kwargs: Any) -> MongoPersistence[Any, Any, Any]:
+        # The local server, written in Python, can take more than the default 2 s deadline for
+        # one bulk_write of 10k documents on a busy machine: the bench measures the steady
+        # state, not an outage (kept writes, their journal in the bench's own directory).
+        kwargs.setdefault("write_timeout", 60.0)
+        kwargs.setdefault("recovery_dir", self.workdir)
         return MongoPersistence(self.client, database=DATABASE, namespace=namespace, **kwargs)
 
     async def theirs(self, prefix: str, **kwargs: Any) -> Any:
