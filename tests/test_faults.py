@@ -391,6 +391,44 @@ async def test_a_timed_out_write_is_kept_and_retried(
     assert (await raw.user_data.find_one({"_id": 1}))["data"] == {"v": "timed out"}
 
 
+async def test_a_run_during_an_outage_keeps_its_bookkeeping_linear(
+    live: LocalServer, make: Factory, raw: Any
+) -> None:
+    """300 writes kept during an outage, then a run of 300 more: the run's waiting costs O(N).
+
+    Every write of a run waits for the kept writes it takes along. One future per write and kept
+    write (N² of them: 100 million for 10k users) froze the bot for minutes after an outage.
+    """
+    n = 300
+    persistence = make(write_timeout=0.3)
+    await persistence.get_user_data()
+    live.kill()
+    await asyncio.gather(*(persistence.update_user_data(u, {"v": 1}) for u in range(n)))
+    assert persistence.health().pending == n
+    loop = asyncio.get_running_loop()
+    made = 0
+    create_future = loop.create_future
+
+    def counting() -> asyncio.Future[Any]:
+        nonlocal made
+        made += 1
+        return create_future()
+
+    loop.create_future = counting  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(persistence.update_user_data(u, {"v": 2}) for u in range(n)))
+    finally:
+        del loop.create_future
+    assert made < 5 * n, made
+    assert persistence.health().pending == n
+    ensure_running(live)
+    await until_reachable(persistence.database)
+    await persistence.update_bot_data({})  # the next run takes the kept writes along
+    assert persistence.health().pending == 0
+    await persistence.flush()
+    assert await raw.user_data.count_documents({"data.v": 2}) == n
+
+
 # ============================================================================ shutdown while down
 async def test_flush_while_unreachable_saves_a_recovery_file_that_restores(
     live: LocalServer, make: Factory, raw: Any, caplog: pytest.LogCaptureFixture, tmp_path: Path

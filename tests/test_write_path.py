@@ -523,3 +523,20 @@ async def test_a_journaled_merge_sets_keys_no_path_can_address_onto_the_stored_d
     assert stored["format"] == 2
     # path-safe keys only: a plain update
     assert merge_update({"_id": 1, "data": {"n": 2}}) == {"$set": {"data.n": 2}}
+
+
+async def test_a_big_run_gets_the_time_its_size_needs(make_persistence: Factory) -> None:
+    """A run of 12,000 new users is one bulk_write whose deadline grows with its size.
+
+    With a fixed deadline per attempt, a batch the server needs longer for than that timed out at
+    every retry, and was kept forever while the server was merely slow. The local server takes
+    about 3 s for these documents: 3 times the 1 s deadline of a small batch, a quarter of the
+    12 s a batch of 12,000 operations gets.
+    """
+    persistence = make_persistence(write_timeout=1.0)
+    await persistence.get_user_data()
+    users = {uid: user(uid, bio="x" * 200, tags=list(range(20))) for uid in range(12_000)}
+    await asyncio.gather(*(persistence.update_user_data(u, d) for u, d in users.items()))
+    health = persistence.health()
+    assert (health.pending, health.last_error) == (0, None)
+    await persistence.flush()

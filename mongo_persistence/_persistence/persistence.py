@@ -102,9 +102,9 @@ class MongoPersistence(PersistenceContract[UD, CD, BD]):
             before it leaves them in the journal. Defaults to ``5``. With the defaults, a bot
             stopped during an outage ends within a container's 10 s stop grace period.
         write_timeout (:obj:`float`, optional): Seconds every write attempt (and every read of
-            one document) may take, server selection included. A write without an answer by
-            then is kept in the journal and retried with the next persistence run. Defaults to
-            ``2``.
+            one document) may take, server selection included; a batch gets that for every
+            1000 documents it holds. A write without an answer by then is kept in the journal and
+            retried with the next persistence run. Defaults to ``2``.
         recovery_dir (:obj:`str` | :obj:`pathlib.Path`, optional): Where the journal of kept
             writes is (``mongo_persistence-journal-<database>.<namespace>.<pid>-<id>.jsonl``,
             readable by the bot's user only); journals left there by an earlier run (a crash, an

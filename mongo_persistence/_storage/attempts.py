@@ -23,6 +23,9 @@ _TRANSIENT_CODES: Final = frozenset(
 )
 MIN_ATTEMPT: Final = 0.05
 """Seconds an attempt gets at least, even when the flush deadline has passed."""
+OPS_PER_TIMEOUT: Final = 1000
+"""Operations of one ``bulk_write`` per :attr:`Attempts.timeout`: a batch of 10k entities gets
+ten times the time of a batch of one (a big batch on a slow server must not time out forever)."""
 _GRACE: Final = 0.5
 """Seconds beyond an attempt's deadline after which it is abandoned (clients ignoring it)."""
 
@@ -68,8 +71,11 @@ class Attempts:
         self.timeout = timeout
         self.deadline: float | None = None
 
-    async def run(self, operation: Awaitable[_T]) -> _T:
+    async def run(self, operation: Awaitable[_T], *, size: int = 1) -> _T:
         """Runs one attempt within its deadline.
+
+        The attempt of a batch of :paramref:`size` operations may take :attr:`timeout` for every
+        :data:`OPS_PER_TIMEOUT` of them (at least :attr:`timeout`), never past :attr:`deadline`.
 
         PyMongo's timeout bounds server selection and every socket read; the outer bound also
         holds for clients that ignore it (motor runs PyMongo in threads). An attempt past the
@@ -79,7 +85,7 @@ class Attempts:
         Raises:
             :class:`WriteTimeoutError`: No answer in time.
         """
-        limit = self.timeout
+        limit = self.timeout * max(1, -(-size // OPS_PER_TIMEOUT))
         if self.deadline is not None:
             limit = min(limit, max(self.deadline - time.monotonic(), MIN_ATTEMPT))
         with pymongo.timeout(limit):

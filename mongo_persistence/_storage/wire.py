@@ -55,7 +55,7 @@ async def send_bulk(attempts: Attempts, collection: Any, ops: list[Op]) -> Outco
     """One unordered ``bulk_write`` within its deadline."""
     models = [_model(op) for op in ops]
     try:
-        result = await attempts.run(collection.bulk_write(models, ordered=False))
+        result = await attempts.run(collection.bulk_write(models, ordered=False), size=len(ops))
     except BulkWriteError as exc:
         return _bulk_errors(exc, len(ops))
     except Exception as exc:  # noqa: BLE001 - every entry gets the error

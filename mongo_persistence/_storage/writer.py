@@ -45,6 +45,7 @@ class Writer:
         "_inflight",
         "_pending",
         "_queue",
+        "_round",
         "_task",
         "bulk",
         "kept",
@@ -72,6 +73,9 @@ class Writer:
         # The batch being written; entries leave it once they are acknowledged or failed.
         self._inflight: dict[_Key, Entry] = {}
         self._task: asyncio.Task[None] | None = None
+        # Answered once the next batch, which takes every kept write along, has its answers:
+        # one future for all the callers of a run (not one per caller and kept write).
+        self._round: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ handing over
     async def write(self, entry: Entry) -> None:
@@ -90,16 +94,21 @@ class Writer:
                 entry.futures[:0] = older.futures
                 entry.since = min(entry.since, older.since)
         self._queue[key] = entry
-        carried = []
-        for retry in self._pending.values():
-            carried.append(loop.create_future())
-            retry.futures.append(carried[-1])
+        carried = self._carried(loop) if self._pending else None
         self.kick()
         try:
             await future
         finally:
-            # Their errors were reported to their own callers; this caller waits for the answer.
-            await asyncio.gather(*carried, return_exceptions=True)
+            if carried is not None:
+                # The kept writes' errors were reported to their own callers; this caller waits
+                # for their answer (asyncio.wait: a cancelled caller does not cancel the round).
+                await asyncio.wait({carried})
+
+    def _carried(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        """The round that sends the kept writes along with the next batch."""
+        if self._round is None or self._round.done():
+            self._round = loop.create_future()
+        return self._round
 
     def is_kept(self, entry: Entry) -> bool:
         """Tells whether this entry's write failed and waits, kept, for the next writes."""
@@ -129,9 +138,11 @@ class Writer:
         await asyncio.sleep(0)
         retry_all = True  # the first batch of a run takes every kept write along
         while True:
-            batch = self._take_batch(retry_all)
+            round_, self._round = self._round, None
+            batch = self._take_batch(retry_all or round_ is not None)
             retry_all = False
             if not batch:
+                _answer(round_)
                 return
             self._inflight = batch
             try:
@@ -147,6 +158,7 @@ class Writer:
                 raise
             finally:
                 self._inflight = {}
+                _answer(round_)
 
     def _take_batch(self, retry_all: bool) -> dict[_Key, Entry]:
         """The queued entries, with the kept ones (all of them, or those someone waits for)."""
@@ -311,3 +323,9 @@ class Writer:
         self._pending.clear()
         self._queue.clear()
         return records
+
+
+def _answer(round_: asyncio.Future[None] | None) -> None:
+    """Tells the callers waiting for a round of kept writes that it has its answers."""
+    if round_ is not None and not round_.done():
+        round_.set_result(None)
