@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import bson
+import bson.json_util
 import pytest
 from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
 
@@ -21,8 +23,8 @@ from mongo_persistence import (
     MongoPersistence,
     PersistenceWriteError,
 )
-from mongo_persistence._storage.tracker import digest_fields, document_size
 from tests.conftest import Monitored
+from tests.helpers.command import cli
 from tests.helpers.command_log import WRITE_COMMANDS, CommandLog
 from tests.ptb_offline import build_application, message_update
 
@@ -180,7 +182,7 @@ async def test_a_document_the_server_rejects_fails_alone(monitored: Monitored, d
     assert user_docs[5]["data"] == {"email": "u5@example.org", "n": 5}
     # A duplicate key never succeeds by retrying: it is not kept.
     assert results[3].kept is False
-    assert persistence.store.pending_count == 0
+    assert persistence.health().pending == 0
 
     # The others are known: the same data again sends nothing, only the fixed entity is written.
     monitored.log.clear()
@@ -481,48 +483,58 @@ SIZED_VALUES: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize("floats", [0, 1, 300])
-def test_digest_sizes_are_exact(floats: int) -> None:
-    fields = {**SIZED_VALUES, **{f"k{i}": float(i) for i in range(floats)}}
-    assert digest_fields(fields)[1] == len(bson.encode(fields))
-    for doc_id, name, extra in [(1, "data", {}), ('["c",1]', "", {"name": "c", "key": [1]})]:
-        document = {"_id": doc_id, **({name: fields} if name else fields), **extra}
-        document["updated_at"] = dtm.datetime.now(dtm.timezone.utc)
-        size = document_size(doc_id, name, digest_fields(fields)[1], extra)
-        assert size == len(bson.encode(document))
-
-
 async def test_the_size_limit_is_checked_exactly_before_sending(make_persistence: Factory) -> None:
-    """Floats and int64 used to be undercounted by 2 bytes per key: a document over the limit
-    passed the check and failed on the server."""
-    data = {f"k{i}": float(i) for i in range(2000)} | {f"n{i}": 2**40 for i in range(2000)}
-    sent = {"_id": 1, "data": data, "format": 2, "updated_at": dtm.datetime.now(dtm.timezone.utc)}
-    exact = len(bson.encode(sent))
-    persistence = make_persistence()
+    """A document of exactly the server's limit is written; one byte more is refused before
+    sending. Floats and int64 used to be undercounted by 2 bytes per key: a document over the
+    limit passed the check and failed on the server."""
+    limit = 16 * 1024 * 1024  # maxBsonObjectSize (the server reports it; 16 MiB everywhere)
+    data: dict[str, Any] = {f"k{i}": float(i) for i in range(2000)}
+    data |= {f"n{i}": 2**40 for i in range(2000)} | {"pad": ""}
+    head = {"_id": 1, "data": data, "format": 2, "updated_at": dtm.datetime.now(dtm.timezone.utc)}
+    data["pad"] = "x" * (limit - len(bson.encode(head)))
+    persistence = make_persistence(write_timeout=30)  # 16 MiB to a server written in Python
     await persistence.get_user_data()
-    persistence.store.max_bson_size = exact - 1
+    too_big = {**data, "pad": data["pad"] + "x"}
     with pytest.raises(DocumentTooLargeError) as info:
-        await persistence.update_user_data(1, data)
-    assert info.value.size == exact
-    persistence.store.max_bson_size = exact
+        await persistence.update_user_data(1, too_big)
+    assert (info.value.size, info.value.limit) == (limit + 1, limit)
     await persistence.update_user_data(1, data)
+    assert persistence.health().pending == 0
     await persistence.flush()
 
 
+def _merge_record(document: dict[str, Any], unset: list[str]) -> str:
+    record = {
+        "collection": "user_data",
+        "_id": document["_id"],
+        "entity": f"user_data[{document['_id']}]",
+        "op": "merge",
+        "at": dtm.datetime.now(dtm.timezone.utc),
+        "document": document,
+        "unset": unset,
+    }
+    return bson.json_util.dumps(record, json_options=bson.json_util.CANONICAL_JSON_OPTIONS)
+
+
 async def test_a_journaled_merge_sets_keys_no_path_can_address_onto_the_stored_document(
-    db: Any,
+    db: Any, mongodb_uri: str, db_name: str, tmp_path: Path
 ) -> None:
     """The replay of a kept ``merge`` (journal, recovery file) sets ``"a.b"`` as one key."""
-    from mongo_persistence._storage.entry import merge_update
-
     await db.user_data.insert_one({"_id": 1, "data": {"other": 1, "gone": 2}})
-    document = {"_id": 1, "data": {"a.b": {"c": "$d"}, "n": 1}, "format": 2}
-    await db.user_data.update_one({"_id": 1}, merge_update(document, ["gone"]))
+    await db.user_data.insert_one({"_id": 2, "data": {"other": 1}})
+    recovery = tmp_path / "recovery.jsonl"
+    recovery.write_text(
+        _merge_record({"_id": 1, "data": {"a.b": {"c": "$d"}, "n": 1}, "format": 2}, ["gone"])
+        + "\n"
+        + _merge_record({"_id": 2, "data": {"n": 2}}, [])
+        + "\n"
+    )
+    result = await cli("recover", str(recovery), "--uri", mongodb_uri, "-d", db_name)
+    assert result.exit_code == 0, result.output
     stored = await db.user_data.find_one({"_id": 1})
     assert stored["data"] == {"other": 1, "a.b": {"c": "$d"}, "n": 1}
     assert stored["format"] == 2
-    # path-safe keys only: a plain update
-    assert merge_update({"_id": 1, "data": {"n": 2}}) == {"$set": {"data.n": 2}}
+    assert (await db.user_data.find_one({"_id": 2}))["data"] == {"other": 1, "n": 2}
 
 
 async def test_a_big_run_gets_the_time_its_size_needs(make_persistence: Factory) -> None:
