@@ -39,7 +39,8 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from mongo_persistence import MongoPersistence
-from mongo_persistence._cli.migrate import SourceData, migrate, migration_store
+from mongo_persistence._cli.migrate import migrate, migration_store
+from mongo_persistence._cli.sources import SourceData
 from tests.helpers.command import ENTRY_POINT as main
 from tests.ptb_offline import build_application, callback_update, last_buttons, message_update
 

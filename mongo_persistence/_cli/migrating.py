@@ -11,27 +11,25 @@ from pathlib import Path
 import click
 
 from mongo_persistence._cli.app import MAX_PROBLEMS_SHOWN, CliError, bar, main, plural, run
-from mongo_persistence._cli.migrate import (
-    DICT_JSON_FILES,
-    KINDS,
-    PICKLE_SUFFIXES,
-    MigrationAbortedError,
-    MigrationResult,
-    SourceData,
-    dummy_bot,
-    load_dict_json,
-    load_pickle,
-    migrate,
-    migration_store,
-)
+from mongo_persistence._cli.migrate import MigrationResult, migrate, migration_store
 from mongo_persistence._cli.options import (
     codec_options,
     connection_options,
     load_codecs,
     progress_option,
 )
+from mongo_persistence._cli.sources import (
+    DICT_JSON_FILES,
+    KINDS,
+    PICKLE_SUFFIXES,
+    SourceData,
+    dummy_bot,
+    load_dict_json,
+    load_pickle,
+)
 from mongo_persistence._cli.target import make_target, open_target
 from mongo_persistence._codec.codec import Codec
+from mongo_persistence._errors import MigrationAbortedError
 from mongo_persistence._storage.store import MongoStore
 
 
