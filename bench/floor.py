@@ -118,7 +118,7 @@ async def cpu_floor(env: Env, n: int) -> list[Row]:
 
     async def new_ours(rep: int) -> Callable[[], Awaitable[Any]]:
         persistence = env.ours(f"cpunew{n}r{rep}")
-        await persistence.store.ensure_ready()
+        await persistence._store.ensure_ready()
         data = held(n, 0)
         return lambda: ptb_run(persistence, data)
 
@@ -148,7 +148,7 @@ async def cpu_floor(env: Env, n: int) -> list[Row]:
     rows.append(_row(f"CPU {human(n)} new users of 6 keys", measures, FLOOR, 1.5, all(checks)))
 
     persistence = env.ours(f"cpuchg{n}")
-    await persistence.store.ensure_ready()
+    await persistence._store.ensure_ready()
     await ptb_run(persistence, held(n, 0))
     await env.db[f"cpufloorchg{n}"].insert_many(
         [{"_id": uid, "data": value, "updated_at": EPOCH} for uid, value in held(n, 0).items()]

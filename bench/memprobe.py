@@ -44,7 +44,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await client.admin.command("ping")
         if args.mode == "ours":
             persistence = MongoPersistence(client, database=args.database, namespace=args.namespace)
-            await persistence.store.ensure_ready()
+            await persistence._store.ensure_ready()
             base = rss_kib()
             loaded = await persistence.get_chat_data()
         else:

@@ -48,7 +48,7 @@ async def profile(uri: str, settings: Settings) -> None:
     try:
         await client.drop_database(DATABASE)
         persistence = MongoPersistence(client, database=DATABASE, namespace="profile")
-        await persistence.store.ensure_ready()
+        await persistence._store.ensure_ready()
         for title, name, rev in (
             (f"S1 new, N={n}", "s1_new", 0),
             (f"S1 dirty, N={n}", "s1_dirty", 1),

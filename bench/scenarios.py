@@ -205,7 +205,7 @@ async def s1_new(env: Env, n: int) -> Row:
 
     async def ours(rep: int) -> Callable[[], Awaitable[Any]]:
         persistence = env.ours(f"s1new{n}r{rep}")
-        await persistence.store.ensure_ready()
+        await persistence._store.ensure_ready()
         items = users(n, 0)
         return lambda: gather_users(persistence, items)
 
@@ -347,7 +347,7 @@ async def s1_dirty_and_s2_idle(env: Env, n: int) -> list[Row]:
     title = f"S1 dirty users N={n}"
     say(st, f"{title}: seeding")
     persistence = env.ours(f"s1dirty{n}")
-    await persistence.store.ensure_ready()
+    await persistence._store.ensure_ready()
     await gather_users(persistence, users(n, 0))
     bot_data = {"motd": "hello", "counters": {"a": 1}}
     callback_data: Any = ([("kb", 1.0, {"b": "x"})], {"q": "kb"})
@@ -551,7 +551,7 @@ async def s3_startup(env: Env) -> list[Row]:
 
     async def ours(rep: int) -> Callable[[], Awaitable[Any]]:
         persistence = env.ours("s3")
-        await persistence.store.ensure_ready()
+        await persistence._store.ensure_ready()
 
         async def run() -> None:
             data = await persistence.get_chat_data()

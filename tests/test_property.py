@@ -217,7 +217,7 @@ class RoundTrip:
             problem = same(value, loaded[name])
             assert problem is None, f"{name}: {problem}"
         # The next example's reader then loads one user and one chat, not all of them so far.
-        store = writer.store
+        store = writer._store
         await store.collection("user_data").delete_one({"_id": uid})
         await store.collection("chat_data").delete_one({"_id": -uid})
         store.tracker.forget("user_data", uid)

@@ -35,7 +35,7 @@ class PersistenceContract(BasePersistence[UD, CD, BD]):
     __slots__ = ()
 
     # Set up by MongoPersistence.__init__ (its slots):
-    store: MongoStore
+    _store: MongoStore
     _settings: Settings
     _loader: Loader
     _syncer: Syncer
@@ -48,7 +48,7 @@ class PersistenceContract(BasePersistence[UD, CD, BD]):
         Returns:
             dict[:obj:`int`, UD]: The restored user data by user id.
         """
-        await self.store.ensure_ready()
+        await self._store.ensure_ready()
         return {} if self._settings.lazy else await self._loader.load_all("user_data")
 
     async def get_chat_data(self) -> dict[int, CD]:
@@ -57,7 +57,7 @@ class PersistenceContract(BasePersistence[UD, CD, BD]):
         Returns:
             dict[:obj:`int`, CD]: The restored chat data by chat id.
         """
-        await self.store.ensure_ready()
+        await self._store.ensure_ready()
         return {} if self._settings.lazy else await self._loader.load_all("chat_data")
 
     async def get_bot_data(self) -> BD:
@@ -137,7 +137,7 @@ class PersistenceContract(BasePersistence[UD, CD, BD]):
         fields = self._saver.document_fields(ref.collection)
         structure = callback_data_document(data)
         entry = self._saver.encoder().callback_data((ref.collection, ref.doc_id), structure, fields)
-        await self.store.write(entry)
+        await self._store.write(entry)
 
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
@@ -152,13 +152,13 @@ class PersistenceContract(BasePersistence[UD, CD, BD]):
         ref = EntityRef.conversation(name, key)
         self._saver.check_not_bad(ref)
         if new_state is None:
-            await self.store.write(Entry(ref.collection, ref.doc_id, ref.label, None, None))
+            await self._store.write(Entry(ref.collection, ref.doc_id, ref.label, None, None))
             return
         fields = self._saver.document_fields(ref.collection)
         entry = self._saver.encoder().conversation(
             (ref.collection, ref.doc_id), ref.label, (name, key), new_state, fields
         )
-        await self.store.write(entry)
+        await self._store.write(entry)
 
     # ================================================================ drop_*
     async def drop_chat_data(self, chat_id: int) -> None:
@@ -187,7 +187,7 @@ class PersistenceContract(BasePersistence[UD, CD, BD]):
     async def _drop(self, ref: EntityRef) -> None:
         self._loader.loaded[ref.collection].discard(ref.doc_id)
         self._loader.forget_bad(ref)
-        await self.store.write(Entry(ref.collection, ref.doc_id, ref.label, None, None))
+        await self._store.write(Entry(ref.collection, ref.doc_id, ref.label, None, None))
 
     # ================================================================ refresh_*
     async def refresh_user_data(self, user_id: int, user_data: UD) -> None:

@@ -94,7 +94,7 @@ async def restore_jobs(
     job_store = _install(persistence, job_queue)
     pending = {job.id for job in job_queue.scheduler.get_jobs()}  # added before: the code wins
     restored = 0
-    async for doc in persistence.store.iter_documents(JOBS):
+    async for doc in persistence._store.iter_documents(JOBS):  # noqa: SLF001 - its own
         restored += _schedule(job_store, doc, pending)
     if restored:
         _LOGGER.info("Restored %d job(s) from MongoDB", restored)

@@ -86,7 +86,7 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
         super().__init__()
         self._persistence = persistence
         self._job_queue = job_queue
-        self._store = persistence.store
+        self._store = persistence._store  # noqa: SLF001 - the persistence's own job store
         self._loop = asyncio.get_running_loop()
         self._transient: set[str] = set()
         self._warned: set[str] = set()

@@ -166,11 +166,11 @@ class MongoPersistence(PersistenceContract[UD, CD, BD]):
         "_loader",
         "_saver",
         "_settings",
+        "_store",
         "_syncer",
         "codec",
         "context_types",
         "last_recovery_file",
-        "store",
     )
 
     @overload
@@ -264,7 +264,7 @@ class MongoPersistence(PersistenceContract[UD, CD, BD]):
             expire_after=expire_after,
         )
         self.codec = Codec(codecs, pickle_fallback=pickle_fallback)
-        self.store = open_store(
+        self._store = open_store(
             settings,
             target,
             database=database,
@@ -282,11 +282,11 @@ class MongoPersistence(PersistenceContract[UD, CD, BD]):
         """The loader, the saver and the syncer (which reads and writes through both)."""
         settings = self._settings
         save = self._save  # the loader writes back what a migration changed
-        self._loader = loader = Loader(settings, self.codec, self.store, bot=self._bot, save=save)
-        self._saver = saver = Saver(settings, self.codec, self.store, loader, bot=self._bot)
+        self._loader = loader = Loader(settings, self.codec, self._store, bot=self._bot, save=save)
+        self._saver = saver = Saver(settings, self.codec, self._store, loader, bot=self._bot)
         self._syncer = saver.syncer = Syncer(
             settings,
-            self.store,
+            self._store,
             loader,
             codec=self.codec,
             bot=self._bot,
@@ -367,7 +367,7 @@ class MongoPersistence(PersistenceContract[UD, CD, BD]):
     @property
     def database(self) -> Any:
         """The async database object holding the collections."""
-        return self.store.database
+        return self._store.database
 
     @property
     def namespace(self) -> str | None:
@@ -457,7 +457,7 @@ class MongoPersistence(PersistenceContract[UD, CD, BD]):
             )
         from mongo_persistence._persistence.job_restore import restore_jobs
 
-        await self.store.ensure_ready()
+        await self._store.ensure_ready()
         self._job_store = await restore_jobs(self, job_queue)
 
     # ================================================================ flush
@@ -479,13 +479,13 @@ class MongoPersistence(PersistenceContract[UD, CD, BD]):
                 await asyncio.wait_for(job_store.stop_retries(), max(self.flush_timeout, 0.1))
             if self._saver.handed_over:  # writes that read their document first
                 await asyncio.wait(set(self._saver.handed_over), timeout=self.flush_timeout)
-            self.last_recovery_file = await self.store.flush(
+            self.last_recovery_file = await self._store.flush(
                 timeout=max(deadline - loop.time(), 0.0)
             )
         finally:
             if job_store is not None:
                 job_store.resume_retries()
-            await self.store.close()
+            await self._store.close()
 
     def health(self) -> Health:
         """What is not saved in MongoDB yet: for a ``/healthz`` endpoint or a metrics exporter.
@@ -501,4 +501,4 @@ class MongoPersistence(PersistenceContract[UD, CD, BD]):
             :class:`mongo_persistence.Health`: Pending (kept) writes, the age of the oldest
             unsaved change, the journal's size, the last error, the outage's start.
         """
-        return self.store.health()
+        return self._store.health()
