@@ -35,7 +35,7 @@ from telegram.ext import (
     ConversationHandler,
 )
 
-from mongo_persistence import MongoPersistence, UnstorableJobError
+from mongo_persistence import EncodingError, MongoPersistence, UnstorableJobError
 from tests.helpers.command import ENTRY_POINT as cli_main
 from tests.helpers.local_server import LocalServer
 from tests.helpers.servers import FAST_SELECTION_MS, disk_server, ensure_running
@@ -997,3 +997,15 @@ def test_timerbot_drops_a_timer_missed_while_down_by_more_than_the_grace_time(
     )
     second = run_timerbot(mongodb_uri, db_name, [wait_until_no_jobs_stored, say("/unset")])
     assert texts(second) == ["You have no active timer."]
+
+
+async def test_a_job_document_bson_cannot_hold_is_refused_naming_the_field(
+    boot: Boot, db: Any
+) -> None:
+    """A job goes through the encoded-entity step: text UTF-8 cannot hold is refused, with its
+    path (the job store had a size and BSON check of its own, without the path)."""
+    async with boot() as app:
+        with pytest.raises(EncodingError) as info:
+            jq(app).run_once(record, 600, name="bad \ud800")
+        assert info.value.path == "['name']"
+        assert await db.jobs.count_documents({}) == 0

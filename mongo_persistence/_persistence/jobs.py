@@ -21,13 +21,10 @@ from typing import TYPE_CHECKING, Any, Final
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.job import Job as APSJob
 from apscheduler.jobstores.memory import MemoryJobStore
-from bson.errors import InvalidDocument
 from telegram.ext import ConversationHandler, Job, JobQueue
 
 from mongo_persistence._errors import (
     DecodingError,
-    DocumentTooLargeError,
-    EncodingError,
     PersistenceWriteError,
     UnstorableJobError,
 )
@@ -41,8 +38,9 @@ from mongo_persistence._persistence.job_documents import (
     job_options,
     resolve_callback,
 )
+from mongo_persistence._storage.encode import Encoder
 from mongo_persistence._storage.entity import EntityRef
-from mongo_persistence._storage.tracker import Entry, digest_fields
+from mongo_persistence._storage.tracker import Entry
 from mongo_persistence._util.logs import get_logger
 
 if TYPE_CHECKING:
@@ -129,17 +127,11 @@ class MongoJobStore(MemoryJobStore):  # type: ignore[misc]
         }
 
     def _entry(self, job: APSJob, fields: dict[str, Any]) -> Entry:
+        """The job's document through the encoded-entity step (exact size, fingerprints)."""
         ref = EntityRef.job(job.id, fields["name"])
-        entity = ref.label
-        try:
-            digests, size = digest_fields(fields)
-        except (InvalidDocument, UnicodeEncodeError, OverflowError) as exc:
-            raise EncodingError(
-                entity, "", type(job).__qualname__, f"BSON cannot hold it ({type(exc).__name__})"
-            ) from None
-        if size > self._store.max_bson_size:
-            raise DocumentTooLargeError(entity, size, self._store.max_bson_size)
-        return Entry(JOBS, ref.doc_id, entity, fields, digests, diffable=False, field_name="")
+        persistence = self._persistence
+        encoder = Encoder(persistence.codec, persistence.bot, self._store.max_bson_size)
+        return encoder.whole((ref.collection, ref.doc_id), ref.label, fields)
 
     # ------------------------------------------------------------------ BaseJobStore
     def start(self, scheduler: Any, alias: str) -> None:
