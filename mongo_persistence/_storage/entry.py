@@ -16,9 +16,7 @@ from mongo_persistence._storage.fingerprints import (
     Digests,
     _field,
     _tagged_value,
-    digest_fields,
-    digest_raw,
-    entity_digests,
+    encoded_digests,
     flat_fields,
     keyed_digests,
     path_safe,
@@ -34,6 +32,7 @@ __all__ = [
     "Plan",
     "entry_digests",
     "entry_keys",
+    "is_tagged",
 ]
 
 LAZY: Final[Digests] = {}
@@ -49,13 +48,15 @@ def entry_digests(entry: Entry) -> Digests | None:
     if entry.raw is None:
         digests = keyed_digests(entry.data, entry.extra)
     else:
-        digests = digest_raw(entry.raw, _tagged_value(entry.data) is not None)
-        extra = entry.extra
-        if extra and (digests or "attrs" in extra):
-            digests = entity_digests(digests, digest_fields(extra)[0])
+        digests = encoded_digests(entry.raw, is_tagged(entry.data), entry.extra)
         entry.raw = None
     entry.digests = digests
     return digests
+
+
+def is_tagged(data: Mapping[str, Any]) -> bool:
+    """Tells whether encoded ``data`` is a dict with non-string keys (fingerprinted per key)."""
+    return _tagged_value(data) is not None
 
 
 def entry_keys(entry: Entry) -> tuple[str, ...]:
@@ -147,6 +148,10 @@ class Entry:
     fingerprint: bytes | None = None
     """The fingerprint of the whole entity (:func:`fingerprint`): equal to the one of what MongoDB
     holds, nothing is sent, and no per-key fingerprint is computed."""
+    planned: Plan | None = None
+    """The tracker's last plan for it, valid while the tracker's state is that of
+    :attr:`planned_at` (one plan per entry, not one when handed over and one when sent)."""
+    planned_at: int = -1
 
     @property
     def key(self) -> tuple[str, Any]:

@@ -26,6 +26,7 @@ __all__ = [
     "digest_fields",
     "digest_raw",
     "document_size",
+    "encoded_digests",
     "entity_digests",
     "fingerprint",
     "flat_fields",
@@ -123,6 +124,21 @@ def fingerprint(raw: bytes, head: bytes) -> bytes:
     digest = hashlib.blake2b(raw, digest_size=16)
     digest.update(head)
     return digest.digest()
+
+
+def encoded_digests(raw: bytes, tagged: bool, extra: Mapping[str, Any]) -> Digests:
+    """The per-key fingerprints of an entity from the BSON of its ``data`` (:func:`keyed_digests`).
+
+    Args:
+        raw (:obj:`bytes`): ``bson.encode(data)``.
+        tagged (:obj:`bool`): ``data`` is a dict with non-string keys (fingerprinted one level
+            deeper).
+        extra (Mapping): Its extra fields.
+    """
+    digests = digest_raw(raw, tagged)
+    if extra and (digests or "attrs" in extra):
+        digests = entity_digests(digests, digest_fields(extra)[0])
+    return digests
 
 
 def keyed_digests(data: Mapping[str, Any], extra: Mapping[str, Any]) -> Digests:

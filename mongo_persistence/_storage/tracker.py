@@ -17,6 +17,7 @@ from bson.errors import InvalidDocument
 from mongo_persistence._codec.codec import TAG
 from mongo_persistence._storage.entry import (
     DELETE,
+    LAZY,
     REPLACE,
     SKIP,
     Entry,
@@ -24,6 +25,7 @@ from mongo_persistence._storage.entry import (
     Plan,
     entry_digests,
     entry_keys,
+    is_tagged,
 )
 from mongo_persistence._storage.fingerprints import (
     Digests,
@@ -31,6 +33,7 @@ from mongo_persistence._storage.fingerprints import (
     digest_fields,
     document_head,
     document_size,
+    encoded_digests,
     fingerprint,
     flat_fields,
     keyed_digests,
@@ -71,6 +74,30 @@ class _Loaded:
             return b""
 
 
+class _Acked:
+    """A document written whole from an entry whose per-key fingerprints no plan needed.
+
+    A new document, typically: its BSON is kept, and fingerprinted per key only when a later
+    write of it needs a diff.
+    """
+
+    __slots__ = ("extra", "raw", "tagged")
+
+    def __init__(self, raw: bytes, tagged: bool, extra: Mapping[str, Any]) -> None:
+        self.raw = raw
+        self.tagged = tagged
+        self.extra = extra
+
+    def digests(self) -> Digests:
+        """Its per-key fingerprints."""
+        return encoded_digests(self.raw, self.tagged, self.extra)
+
+
+_ACKED_MAX: Final = 64 * 1024
+"""The largest BSON an acknowledged entity is kept as (:class:`_Acked`); a larger one is
+fingerprinted per key at once (its fingerprints are smaller than its BSON)."""
+
+
 class _Partial:
     """Known keys of a document that may hold others (written by merges, never read).
 
@@ -98,17 +125,24 @@ class StateTracker:
     sent again (or unset) by the next plan, so a retry is the same diff, never a replacement.
     """
 
-    __slots__ = ("_fps", "_known")
+    __slots__ = ("_fps", "_known", "_version")
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, Any], Digests | _Loaded | _Partial] = {}
+        self._known: dict[tuple[str, Any], Digests | _Loaded | _Acked | _Partial] = {}
         # The whole fingerprints of the documents known whole whose entry carried one (bytes
         # only: nothing the garbage collector tracks).
         self._fps: dict[tuple[str, Any], bytes] = {}
+        # Changes with every change of what is known: an entry's plan made at the same version
+        # still holds.
+        self._version = 0
 
     def _put(
-        self, key: tuple[str, Any], state: Digests | _Loaded | _Partial, fp: bytes | None = None
+        self,
+        key: tuple[str, Any],
+        state: Digests | _Loaded | _Acked | _Partial,
+        fp: bytes | None = None,
     ) -> None:
+        self._version += 1
         self._known[key] = state
         if fp is None:
             self._fps.pop(key, None)
@@ -138,6 +172,7 @@ class StateTracker:
 
     def forget(self, collection: str, doc_id: Any) -> None:
         """Marks a document's content as unknown."""
+        self._version += 1
         self._known.pop((collection, doc_id), None)
         self._fps.pop((collection, doc_id), None)
 
@@ -151,7 +186,9 @@ class StateTracker:
         known = self._known.get(key)
         if isinstance(known, _Partial):
             return known.digests, False
-        if isinstance(known, _Loaded):
+        if isinstance(known, _Acked):
+            known = self._known[key] = known.digests()
+        elif isinstance(known, _Loaded):
             try:
                 known = self._known[key] = keyed_digests(known.data, known.extra)
             except (InvalidDocument, UnicodeEncodeError, OverflowError):
@@ -179,6 +216,13 @@ class StateTracker:
     # ------------------------------------------------------------------ plans
     def plan(self, entry: Entry) -> Plan:
         """Decides what to send for an entry, from what MongoDB is known to hold."""
+        if entry.planned is not None and entry.planned_at == self._version:
+            return entry.planned
+        plan = self._plan(entry)
+        entry.planned, entry.planned_at = plan, self._version
+        return plan
+
+    def _plan(self, entry: Entry) -> Plan:
         if entry.data is None or entry.digests is None:
             return DELETE if entry.data is None else REPLACE
         if self._unchanged(entry):
@@ -211,11 +255,15 @@ class StateTracker:
             self.forget(*key)
             return True
         known = self._known.get(key)
-        digests = entry_digests(entry) or {}
         if plan.kind == "replace" or upserted or not isinstance(known, _Partial | None):
-            self._put(key, digests, entry.fingerprint)  # known whole
-        else:
-            self._put(key, _Partial(digests))
+            raw = entry.raw
+            if entry.digests is LAZY and raw is not None and len(raw) <= _ACKED_MAX:
+                state: Digests | _Acked = _Acked(raw, is_tagged(entry.data or {}), entry.extra)
+            else:
+                state = entry_digests(entry) or {}
+            self._put(key, state, entry.fingerprint)  # known whole
+            return False
+        self._put(key, _Partial(entry_digests(entry) or {}))
         return False
 
     def failed(self, entry: Entry, plan: Plan) -> None:
@@ -256,9 +304,23 @@ def _diff_plan(entry: Entry, old: Digests, new: Digests) -> Plan:
     return Plan("diff", set_keys, unset_keys)
 
 
+_MERGES: dict[tuple[str, ...], Plan] = {}
+"""The merge plans of the key sets seen (a bounded cache: entities of a kind share their keys)."""
+_MERGES_MAX: Final = 4096
+
+
 def _merge_plan(keys: tuple[str, ...], unset: tuple[str, ...] = ()) -> Plan:
     """Sets every key of the bot onto a document whose content is not known."""
+    plan = None if unset else _MERGES.get(keys)
+    if plan is not None:
+        return plan
     if not _all_addressable((*keys, *unset) if unset else keys, TAG in keys):
         # keys a path cannot address: set with $setField (a plain mapping only)
-        return REPLACE if TAG in keys else Plan("merge", keys, unset, by_field=True)
-    return Plan("merge", keys, unset)
+        plan = REPLACE if TAG in keys else Plan("merge", keys, unset, by_field=True)
+    else:
+        plan = Plan("merge", keys, unset)
+    if not unset:
+        if len(_MERGES) > _MERGES_MAX:
+            _MERGES.clear()
+        _MERGES[keys] = plan
+    return plan
