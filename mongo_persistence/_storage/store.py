@@ -242,7 +242,9 @@ class MongoStore:
                 (e.g. refused by the server), or it cannot be journaled.
         """
         await self.ensure_ready()
-        await self.writer.write(entry)
+        answer = self.writer.submit(entry)
+        if answer is not None:
+            await answer
 
     def is_kept(self, entry: Entry) -> bool:
         """Tells whether this entry's write failed and waits, kept, for the next writes."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from mongo_persistence._errors import PersistenceWriteError
@@ -78,14 +78,17 @@ class Writer:
         self._round: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ handing over
-    async def write(self, entry: Entry) -> None:
-        """Writes one entity together with whatever else arrives in the same moment.
+    def submit(self, entry: Entry) -> Awaitable[None] | None:
+        """Hands one entity over, to be written with whatever else arrives in the same moment.
 
-        See :meth:`mongo_persistence._storage.store.MongoStore.write`.
+        Returns:
+            What to await for its answer (see
+            :meth:`mongo_persistence._storage.store.MongoStore.write`), or :obj:`None` when
+            there is nothing to write nor to wait for.
         """
         key = entry.key
         if self._unchanged(entry, key):
-            return
+            return None
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         entry.futures.append(future)
@@ -96,13 +99,7 @@ class Writer:
         self._queue[key] = entry
         carried = self._carried(loop) if self._pending else None
         self.kick()
-        try:
-            await future
-        finally:
-            if carried is not None:
-                # The kept writes' errors were reported to their own callers; this caller waits
-                # for their answer (asyncio.wait: a cancelled caller does not cancel the round).
-                await asyncio.wait({carried})
+        return future if carried is None else _answered(future, carried)
 
     def _carried(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
         """The round that sends the kept writes along with the next batch."""
@@ -323,6 +320,18 @@ class Writer:
         self._pending.clear()
         self._queue.clear()
         return records
+
+
+async def _answered(future: asyncio.Future[None], carried: asyncio.Future[None]) -> None:
+    """Waits for an entry's answer, then for the round that carries the kept writes along.
+
+    The kept writes' errors were reported to their own callers; this caller waits for their
+    answer (``asyncio.wait``: a cancelled caller does not cancel the round).
+    """
+    try:
+        await future
+    finally:
+        await asyncio.wait({carried})
 
 
 def _answer(round_: asyncio.Future[None] | None) -> None:
