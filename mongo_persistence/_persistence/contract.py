@@ -133,7 +133,7 @@ class PersistenceContract(BasePersistence[UD, CD, BD]):
             data: ``(keyboards, queries)`` as handed over by PTB.
         """
         ref = EntityRef.callback_data()
-        self._saver.check_not_bad(ref)
+        self._saver.check_not_bad(ref.collection, ref.doc_id, ref.label)
         fields = self._saver.document_fields(ref.collection)
         structure = callback_data_document(data)
         entry = self._saver.encoder().callback_data((ref.collection, ref.doc_id), structure, fields)
@@ -150,7 +150,7 @@ class PersistenceContract(BasePersistence[UD, CD, BD]):
             new_state (:class:`object`): The new state, or :obj:`None` when it ended.
         """
         ref = EntityRef.conversation(name, key)
-        self._saver.check_not_bad(ref)
+        self._saver.check_not_bad(ref.collection, ref.doc_id, ref.label)
         if new_state is None:
             await self._store.write(Entry(ref.collection, ref.doc_id, ref.label, None, None))
             return

@@ -53,7 +53,16 @@ class Saver:
         handed_over (set[:class:`asyncio.Future`]): Writes that read their document first.
     """
 
-    __slots__ = ("_bot", "_codec", "_loader", "_settings", "_store", "handed_over", "syncer")
+    __slots__ = (
+        "_bot",
+        "_codec",
+        "_encoder",
+        "_loader",
+        "_settings",
+        "_store",
+        "handed_over",
+        "syncer",
+    )
 
     def __init__(
         self,
@@ -70,10 +79,15 @@ class Saver:
         self._bot = bot
         self.syncer: Syncer | None = None
         self.handed_over: set[asyncio.Future[None]] = set()
+        self._encoder: Encoder | None = None
 
     def encoder(self) -> Encoder:
         """The encoded-entity step, with the bot of now and the server's size limit."""
-        return Encoder(self._codec, self._bot(), self._store.max_bson_size)
+        last = self._encoder
+        bot, max_size = self._bot(), self._store.max_bson_size
+        if last is None or last.bot is not bot or last.max_size != max_size:
+            last = self._encoder = Encoder(self._codec, bot, max_size)
+        return last
 
     def encode_entity(
         self, value: object, entity: str, *, copy: bool = True
@@ -94,14 +108,14 @@ class Saver:
             partial=partial,
         )
 
-    def check_not_bad(self, ref: EntityRef) -> None:
+    def check_not_bad(self, kind: str, doc_id: Any, label: str | None = None) -> None:
         """Refuses to write an entity whose stored document was skipped as bad."""
-        if (ref.collection, ref.doc_id) in self._loader.bad:
-            raise BadDocumentError(ref.label)
+        if (kind, doc_id) in self._loader.bad:
+            raise BadDocumentError(label or EntityRef.of(kind, doc_id).label)
 
     async def save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
         """Encodes and writes one user's, chat's or the bot's data."""
-        self.check_not_bad(EntityRef.of(kind, doc_id))
+        self.check_not_bad(kind, doc_id, entity)
         cls = self._settings.classes[kind]
         if not isinstance(value, cls):
             # What is written must load: the loader restores context_types' classes.
@@ -181,7 +195,7 @@ class Saver:
         partial: bool = False,
     ) -> None:
         """Writes already encoded data (with its extra fields, e.g. ``attrs``)."""
-        self.check_not_bad(EntityRef.of(kind, doc_id))
+        self.check_not_bad(kind, doc_id, entity)
         fields = {**(extra or {}), **self.document_fields(kind, partial=partial)}
         entry = self.encoder().encoded((kind, doc_id), entity, data, fields, source=source)
         await self._store.write(entry)
