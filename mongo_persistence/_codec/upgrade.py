@@ -7,7 +7,7 @@ placeholders, Telegram objects, values written by other programs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -46,19 +46,30 @@ def is_current(doc: Any) -> bool:
     return type(stored) is int and stored >= FORMAT_VERSION
 
 
-def holds_old_values(value: Any, _depth: int = 0) -> bool:
-    """Tells whether a stored value holds tags of an older format (nothing is decoded)."""
-    if _depth > 200:
-        return False  # deeper than anything MongoDB stores: the decoder refuses it anyway
-    if isinstance(value, list):
-        return any(holds_old_values(item, _depth + 1) for item in value)
-    if not isinstance(value, dict):
-        return False
-    tag = value.get(TAG)
-    old = _OLD_SHAPES.get(tag) if type(tag) is str else None
-    if old is not None and old(value):
-        return True
-    return any(holds_old_values(item, _depth + 1) for item in value.values())
+_CONTAINERS: Final = (dict, list)
+
+
+def holds_old_values(value: Any) -> bool:
+    """Tells whether a stored value holds tags of an older format (nothing is decoded).
+
+    One loop over a stack of the documents and arrays still to look into (no call per value:
+    a document without ``format`` is looked through at every start until it is written).
+    """
+    stack: list[Any] = [value] if isinstance(value, _CONTAINERS) else []
+    pop, push = stack.pop, stack.append
+    while stack:
+        current = pop()
+        items: Iterable[Any] = current
+        if isinstance(current, dict):
+            tag = current.get(TAG)
+            old = _OLD_SHAPES.get(tag) if type(tag) is str else None
+            if old is not None and old(current):
+                return True
+            items = current.values()
+        for item in items:
+            if isinstance(item, _CONTAINERS):
+                push(item)
+    return False
 
 
 def needs_upgrade(doc: Any) -> bool:
