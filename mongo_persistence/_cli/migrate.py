@@ -13,7 +13,7 @@ This module knows nothing about the command line; :mod:`mongo_persistence._cli.m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -111,7 +111,7 @@ def _jobs(source: SourceData, encoder: Encoder, result: MigrationResult) -> Iter
     yield from _conversation_jobs(source, encoder, result)
 
 
-def _fields() -> dict[str, Any]:
+def _fields() -> Mapping[str, Any]:
     """The document fields of a migrated entity (the codec's format; no migrations version)."""
     return document_fields(version=None, expire_after=None)
 

@@ -8,7 +8,7 @@ them. The encoding itself is the encoded-entity step (:mod:`mongo_persistence._s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import ConnectionFailure
@@ -100,7 +100,7 @@ class Saver:
         """The per-key fingerprints of encoded data."""
         return self.encoder().whole(("", None), entity, fields, source=source).digests or {}
 
-    def document_fields(self, kind: str, *, partial: bool = False) -> dict[str, Any]:
+    def document_fields(self, kind: str, *, partial: bool = False) -> Mapping[str, Any]:
         """The top-level fields every write of this kind sets beside the data."""
         return document_fields(
             version=self._settings.migrations.version(kind),

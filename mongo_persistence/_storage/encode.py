@@ -33,6 +33,7 @@ from mongo_persistence._storage.fingerprints import (
     document_size,
     fingerprint,
     path_safe,
+    shared_extra,
     sized,
 )
 from mongo_persistence._storage.retention import expire_at
@@ -44,7 +45,7 @@ _EMPTY: Final[dict[str, Any]] = {}
 
 def document_fields(
     *, version: int | None, expire_after: dtm.timedelta | None, partial: bool = False
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """The top-level fields every write of a kind sets beside the data.
 
     ``format`` (the codec's :data:`~mongo_persistence._codec.codec.FORMAT_VERSION`) and
@@ -59,7 +60,8 @@ def document_fields(
             fields["data_version"] = version
     if expire_after is not None:
         fields["expire_at"] = expire_at(expire_after)
-    return fields
+        return fields
+    return shared_extra(fields)  # one dict for the many writes of a kind: never changed
 
 
 def mergeable(value: object) -> bool:

@@ -27,11 +27,11 @@ __all__ = [
     "digest_raw",
     "document_size",
     "encoded_digests",
-    "entity_digests",
     "fingerprint",
     "flat_fields",
     "keyed_digests",
     "path_safe",
+    "shared_extra",
 ]
 
 Digests = dict[str, str | bytes]
@@ -137,7 +137,7 @@ def encoded_digests(raw: bytes, tagged: bool, extra: Mapping[str, Any]) -> Diges
     """
     digests = digest_raw(raw, tagged)
     if extra and (digests or "attrs" in extra):
-        digests = entity_digests(digests, digest_fields(extra)[0])
+        digests.update(_extra_digests(extra))
     return digests
 
 
@@ -152,8 +152,57 @@ def keyed_digests(data: Mapping[str, Any], extra: Mapping[str, Any]) -> Digests:
     """
     digests = digest_fields(data)[0]
     if extra and (digests or "attrs" in extra):
-        digests = entity_digests(digests, digest_fields(extra)[0])
+        digests.update(_extra_digests(extra))
     return digests
+
+
+_SHARED_EXTRA_KINDS: Final = frozenset({int, str, bool, float})
+_ExtraKey = tuple[tuple[str, type, Any], ...]
+_EXTRAS: dict[_ExtraKey, tuple[Mapping[str, Any], Digests]] = {}
+"""Extra fields of plain values seen (``{"format": 2}`` are those of most entities), with their
+prefixed fingerprints; bounded, and keyed by type as well as value (``1``, ``1.0`` and ``True``
+differ)."""
+_EXTRAS_MAX: Final = 256
+
+
+_BY_ID: dict[int, tuple[Mapping[str, Any], Digests]] = {}
+"""The entries of :data:`_EXTRAS` by the ``id`` of their dict (alive as long as they are cached):
+the shared dict handed out again is found without looking at its values."""
+
+
+def _shared(extra: Mapping[str, Any]) -> tuple[Mapping[str, Any], Digests] | None:
+    """The one copy of these extra fields (and their fingerprints), if their values are plain."""
+    shared = _BY_ID.get(id(extra))
+    if shared is not None and shared[0] is extra:
+        return shared
+    if not all(type(v) in _SHARED_EXTRA_KINDS for v in extra.values()):
+        return None
+    key = tuple((k, type(v), v) for k, v in extra.items())
+    shared = _EXTRAS.get(key)
+    if shared is None:
+        if len(_EXTRAS) > _EXTRAS_MAX:
+            _EXTRAS.clear()
+            _BY_ID.clear()
+        copy = dict(extra)
+        shared = _EXTRAS[key] = (copy, _prefixed(digest_fields(extra)[0]))
+        _BY_ID[id(copy)] = shared
+    return shared
+
+
+def shared_extra(extra: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Equal extra fields of plain values as one dict (kept for many documents; never changed)."""
+    shared = _shared(extra)
+    return extra if shared is None else shared[0]
+
+
+def _extra_digests(extra: Mapping[str, Any]) -> Digests:
+    """The fingerprints of an entity's extra fields, under :data:`EXTRA_PREFIX`."""
+    shared = _shared(extra)
+    return _prefixed(digest_fields(extra)[0]) if shared is None else shared[1]
+
+
+def _prefixed(extra_digests: Digests) -> Digests:
+    return {EXTRA_PREFIX + k: v for k, v in extra_digests.items()}
 
 
 def _tagged_value(fields: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -260,10 +309,3 @@ def _all_addressable(keys: Iterable[str], tagged: bool) -> bool:
         _ADDRESSABLE.clear()
     _ADDRESSABLE.update(keys)
     return True
-
-
-def entity_digests(digests: Digests, extra_digests: Digests) -> Digests:
-    """The fingerprints of an entity: its ``data`` keys, and its extra fields (prefixed)."""
-    if not extra_digests:
-        return digests
-    return {**digests, **{EXTRA_PREFIX + k: v for k, v in extra_digests.items()}}
