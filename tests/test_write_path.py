@@ -304,6 +304,43 @@ async def test_adding_and_removing_keys_sends_set_and_unset(monitored: Monitored
     assert (await monitored().get_user_data())[1] == {}
 
 
+async def test_values_changed_in_place_after_an_eager_load_are_written(
+    monitored: Monitored, db: Any
+) -> None:
+    """The eager load hands over the read documents' dicts and lists without copying them; what
+    MongoDB holds is known by the documents' BSON. So a value the bot changes in place (a nested
+    dict, a list, a dict with int keys) is a change, and only its key is sent."""
+    data = {
+        "prefs": {"lang": "en", "theme": "dark"},
+        "tags": ["a", "b"],
+        "scores": {7: 1, 8: 2},
+        "seen": dtm.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dtm.timezone.utc),
+        "same": {"kept": [1, 2]},
+    }
+    first = await started(monitored())
+    await first.update_user_data(1, data)
+    restarted = await started(monitored())
+    loaded = (await restarted.get_user_data())[1]
+    assert loaded == data
+    loaded["prefs"]["lang"] = "de"
+    loaded["tags"].append("c")
+    loaded["scores"][7] = 10
+    monitored.log.clear()
+    await restarted.update_user_data(1, loaded)
+    update = only_update(monitored.log)
+    assert set(update["$set"]) == {
+        "data.prefs",
+        "data.tags",
+        "data.scores",
+        "format",
+        "updated_at",
+    }
+    assert (await monitored().get_user_data())[1] == loaded
+    monitored.log.clear()
+    await restarted.update_user_data(1, loaded)  # nothing changed since
+    assert monitored.log.total(WRITE_COMMANDS) == 0
+
+
 async def test_an_external_edit_between_load_and_write_survives(
     monitored: Monitored, db: Any
 ) -> None:

@@ -139,7 +139,9 @@ class Codec:
         return handler
 
     # ---------------------------------------------------------------- decoding
-    def decode(self, value: Any, *, bot: Bot | None = None, entity: str = "value") -> Any:
+    def decode(
+        self, value: Any, *, bot: Bot | None = None, entity: str = "value", copy: bool = True
+    ) -> Any:
         """Turns a value read from MongoDB back into the Python value that was stored.
 
         Args:
@@ -147,6 +149,9 @@ class Codec:
             bot (:class:`telegram.Bot`, optional): The running bot: Telegram objects are bound to
                 it and the bot placeholder becomes this bot.
             entity (:obj:`str`, optional): Names the value in error messages.
+            copy (:obj:`bool`, optional): :obj:`False` lets the result share the documents and
+                arrays of :paramref:`value` that need no decoding. Only for a value nobody uses
+                afterwards, such as a document just read.
 
         Nothing read is imported or run: classes are looked up only among the modules the program
         imported (:func:`resolve_name`), every tagged value's fields are checked before anything is
@@ -160,12 +165,12 @@ class Codec:
                 message names the entity and the path, never the document's values.
         """
         if _InterruptWatch.users:  # the loading loop watches already (the common case)
-            return self._decode(value, bot, entity)
+            return self._decode(value, bot, entity, copy)
         with watching_interrupts():
-            return self._decode(value, bot, entity)
+            return self._decode(value, bot, entity, copy)
 
-    def _decode(self, value: Any, bot: Bot | None, entity: str) -> Any:
-        decoder = _Decoder(self, bot)
+    def _decode(self, value: Any, bot: Bot | None, entity: str, copy: bool) -> Any:
+        decoder = _Decoder(self, bot, copy)
         try:
             return decoder.dec(value)
         except _Fail as exc:

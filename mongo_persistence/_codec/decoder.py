@@ -70,23 +70,37 @@ def _brief(text: object, limit: int = 60) -> str:
 
 def _dec_plain_dict(dec: _Decoder, value: dict[str, Any]) -> dict[Any, Any]:
     key = None
-    out = {}
+    out: dict[Any, Any] | None = {} if dec.copy else None
     sub = dec.dec
     try:
         for key, item in value.items():
-            out[key] = sub(item) if type(item) in _NEEDS_DECODING else item
+            new = sub(item) if type(item) in _NEEDS_DECODING else item
+            if out is None and new is not item:
+                out = _items_before(value, key)  # copy on write (``copy=False``)
+            if out is not None:
+                out[key] = new
     except _Fail as exc:
         exc.path.append(_key_repr(key))
         raise
+    return value if out is None else out
+
+
+def _items_before(value: dict[str, Any], stop: str) -> dict[Any, Any]:
+    out = {}
+    for key, item in value.items():
+        if key == stop:
+            break
+        out[key] = item
     return out
 
 
 class _Decoder:
-    __slots__ = ("bot", "codec", "decoders", "depth", "interrupts")
+    __slots__ = ("bot", "codec", "copy", "decoders", "depth", "interrupts")
 
-    def __init__(self, codec: Codec, bot: Bot | None) -> None:
+    def __init__(self, codec: Codec, bot: Bot | None, copy: bool = True) -> None:
         self.codec = codec
         self.bot = bot
+        self.copy = copy
         self.decoders = codec._decoders
         self.depth = 0
         self.interrupts = _InterruptWatch.count
@@ -124,6 +138,8 @@ class _Decoder:
         decoder = self.decoders.get(tag) if type(tag) is str else None
         if decoder is None:
             raise _Fail(value, f"unknown {TAG} tag {_brief(tag)}")
+        # Tag decoders may change what they decoded (a mixed dict adds its items): always copies.
+        copy, self.copy = self.copy, True
         try:
             return decoder(self, value, 0)
         except _Fail:
@@ -133,21 +149,26 @@ class _Decoder:
                 raise
             # Never the exception's text: it may quote the document's values.
             raise _Fail(value, f"bad {tag!r} value: {type(exc).__name__}") from None
+        finally:
+            self.copy = copy
 
     def dec_array(self, value: list[Any]) -> list[Any]:
         """An array."""
         self._deeper(value)
         index = 0
+        items: list[Any] | None = [] if self.copy else None
         try:
-            items: list[Any] = []
-            append = items.append
-            for index, item in enumerate(value):  # noqa: B007 - read on failure
-                append(self.dec(item) if type(item) in _NEEDS_DECODING else item)
+            for index, item in enumerate(value):
+                new = self.dec(item) if type(item) in _NEEDS_DECODING else item
+                if items is None and new is not item:
+                    items = value[:index]  # copy on write (``copy=False``)
+                if items is not None:
+                    items.append(new)
         except _Fail as exc:
             exc.path.append(f"[{index}]")
             raise
         self.depth -= 1
-        return items
+        return value if items is None else items
 
     def dec_dict(self, doc: dict[str, Any], field: str) -> dict[Any, Any]:
         """Decodes a field that must hold a mapping (a plain or a tagged document)."""

@@ -30,6 +30,7 @@ from mongo_persistence._persistence.shapes import (
     decode_entity,
 )
 from mongo_persistence._storage.entity import EntityRef
+from mongo_persistence._storage.fingerprints import shared_extra
 from mongo_persistence._storage.store import MongoStore
 from mongo_persistence._util.logs import get_logger
 
@@ -107,19 +108,23 @@ class Loader:
         # the current format, whether the document says so or not
         fields = {k: doc[k] for k in ("attrs", "data_version", "expire_at") if k in doc}
         fields["format"] = FORMAT_VERSION
-        tracker.loaded(kind, doc["_id"], doc.get("data", {}), fields)
+        tracker.loaded(kind, doc["_id"], doc.get("data", {}), shared_extra(fields))
 
-    def decode(self, doc: Any, kind: str, doc_id: Any, entity: str) -> Any:
+    def decode(self, doc: Any, kind: str, doc_id: Any, entity: str, *, copy: bool = True) -> Any:
         """Decodes an entity's document; with ``on_bad_document="skip"`` a bad one is skipped.
 
         Returns :data:`SKIPPED` for a skipped document: it is logged once and marked, so that
-        it is never overwritten.
+        it is never overwritten. ``copy=False``: the data may share the dicts and lists of
+        :paramref:`doc` (a document read for this alone; never when a migration changes it).
         """
         cls = self._settings.classes[kind]
         migrations = self._settings.migrations
         try:
-            decoded = decode_entity(self._codec, doc, cls, entity, self._bot())
-            if migrations.outdated(kind, doc):
+            outdated = migrations.outdated(kind, doc)
+            decoded = decode_entity(
+                self._codec, doc, cls, entity, self._bot(), copy=copy or outdated
+            )
+            if outdated:
                 decoded = migrations.apply(kind, doc, decoded, cls, entity)
                 self.migrated.add((kind, doc_id))
             return decoded
@@ -193,7 +198,9 @@ class Loader:
             )
             return
         key = int(doc_id)
-        loaded = self.decode(doc, kind, key, EntityRef.of(kind, key).label)
+        # The document serves for this alone: the data shares its dicts and lists, and the
+        # tracker keeps its BSON (encoded before the bot can change anything).
+        loaded = self.decode(doc, kind, key, EntityRef.of(kind, key).label, copy=False)
         if loaded is not SKIPPED:
             out[key] = loaded
             self.track(kind, doc)

@@ -102,8 +102,13 @@ def callback_data_document(data: CDCData) -> dict[str, Any]:
     }
 
 
-def decode_entity(codec: Codec, doc: Any, cls: Any, entity: str, bot: Any) -> Any:
+def decode_entity(
+    codec: Codec, doc: Any, cls: Any, entity: str, bot: Any, *, copy: bool = True
+) -> Any:
     """An instance of the data class :paramref:`cls` from a user's, chat's or the bot's document.
+
+    ``copy=False``: the data may share the dicts and lists of :paramref:`doc` (a document just
+    read, used for nothing else; see :meth:`~mongo_persistence._codec.codec.Codec.decode`).
 
     Raises:
         :class:`mongo_persistence.DecodingError`: The document cannot be such an instance.
@@ -119,7 +124,7 @@ def decode_entity(codec: Codec, doc: Any, cls: Any, entity: str, bot: Any) -> An
         raise DecodingError(
             entity, "", f"its 'data' field is a {type(data).__name__}, not a document"
         )
-    decoded = codec.decode(data, bot=bot, entity=entity)
+    decoded = codec.decode(data, bot=bot, entity=entity, copy=copy)
     if cls is dict:
         if not isinstance(decoded, dict):
             raise DecodingError(entity, "", "its 'data' field is not a mapping")

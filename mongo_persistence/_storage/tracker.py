@@ -36,8 +36,8 @@ from mongo_persistence._storage.fingerprints import (
     encoded_digests,
     fingerprint,
     flat_fields,
-    keyed_digests,
     path_safe,
+    shared_extra,
 )
 
 __all__ = [
@@ -57,28 +57,12 @@ _MAYBE: Final = b"?"
 real fingerprint, so the key is sent again, or unset when the bot no longer has it)."""
 
 
-class _Loaded:
-    """A document as read from the database; fingerprinted only when it is first written again."""
+class _Encoded:
+    """A document known whole by the BSON of its ``data``: read, or written whole (a new one).
 
-    __slots__ = ("data", "extra")
-
-    def __init__(self, data: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
-        self.data = data
-        self.extra = extra
-
-    def fingerprint(self, doc_id: Any) -> bytes:
-        """Its whole fingerprint (``b""``, never equal to an entry's, if BSON refuses it)."""
-        try:
-            return fingerprint(bson.encode(self.data), document_head(doc_id, self.extra))
-        except (InvalidDocument, UnicodeEncodeError, OverflowError):
-            return b""
-
-
-class _Acked:
-    """A document written whole from an entry whose per-key fingerprints no plan needed.
-
-    A new document, typically: its BSON is kept, and fingerprinted per key only when a later
-    write of it needs a diff.
+    Fingerprinted per key only when a later write of it needs a diff, and as a whole when one is
+    first compared with it. Bytes: nothing the bot's data shares, nothing the garbage collector
+    walks.
     """
 
     __slots__ = ("extra", "raw", "tagged")
@@ -86,16 +70,23 @@ class _Acked:
     def __init__(self, raw: bytes, tagged: bool, extra: Mapping[str, Any]) -> None:
         self.raw = raw
         self.tagged = tagged
-        self.extra = extra
+        self.extra = shared_extra(extra)
 
     def digests(self) -> Digests:
         """Its per-key fingerprints."""
         return encoded_digests(self.raw, self.tagged, self.extra)
 
+    def fingerprint(self, doc_id: Any) -> bytes:
+        """Its whole fingerprint (``b""``, never equal to an entry's, if BSON refuses it)."""
+        try:
+            return fingerprint(self.raw, document_head(doc_id, self.extra))
+        except (InvalidDocument, UnicodeEncodeError, OverflowError):
+            return b""
 
-_ACKED_MAX: Final = 64 * 1024
-"""The largest BSON an acknowledged entity is kept as (:class:`_Acked`); a larger one is
-fingerprinted per key at once (its fingerprints are smaller than its BSON)."""
+
+_ENCODED_MAX: Final = 64 * 1024
+"""The largest BSON a document is known by (:class:`_Encoded`); a larger one is fingerprinted per
+key at once (its fingerprints are smaller than its BSON)."""
 
 
 class _Partial:
@@ -128,7 +119,7 @@ class StateTracker:
     __slots__ = ("_fps", "_known", "_version")
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, Any], Digests | _Loaded | _Acked | _Partial] = {}
+        self._known: dict[tuple[str, Any], Digests | _Encoded | _Partial] = {}
         # The whole fingerprints of the documents known whole whose entry carried one (bytes
         # only: nothing the garbage collector tracks).
         self._fps: dict[tuple[str, Any], bytes] = {}
@@ -139,7 +130,7 @@ class StateTracker:
     def _put(
         self,
         key: tuple[str, Any],
-        state: Digests | _Loaded | _Acked | _Partial,
+        state: Digests | _Encoded | _Partial,
         fp: bytes | None = None,
     ) -> None:
         self._version += 1
@@ -158,13 +149,25 @@ class StateTracker:
     ) -> None:
         """Records a document's ``data`` (in encoded form) as read from the database.
 
+        What is kept is its BSON: the bot's data may share the dicts and lists of :paramref:`data`
+        (decoded without copies) and change them.
+
         Args:
             collection (:obj:`str`): Its collection.
             doc_id: Its ``_id``.
             data (Mapping): Its encoded ``data`` field.
             extra (Mapping, optional): Its extra fields written with every write (``attrs``).
         """
-        self._put((collection, doc_id), _Loaded(data, extra or {}))
+        key = (collection, doc_id)
+        try:
+            raw = bson.encode(data)
+            known = _Encoded(raw, is_tagged(data), extra or {})
+            if len(raw) <= _ENCODED_MAX:
+                self._put(key, known)
+            else:
+                self._put(key, known.digests(), known.fingerprint(doc_id))
+        except (InvalidDocument, UnicodeEncodeError, OverflowError):
+            self.forget(*key)
 
     def deleted_elsewhere(self, collection: str, doc_id: Any) -> None:
         """Records that another program deleted the document: empty data does not recreate it."""
@@ -186,14 +189,8 @@ class StateTracker:
         known = self._known.get(key)
         if isinstance(known, _Partial):
             return known.digests, False
-        if isinstance(known, _Acked):
+        if isinstance(known, _Encoded):
             known = self._known[key] = known.digests()
-        elif isinstance(known, _Loaded):
-            try:
-                known = self._known[key] = keyed_digests(known.data, known.extra)
-            except (InvalidDocument, UnicodeEncodeError, OverflowError):
-                self.forget(*key)
-                return None
         return (known, True) if known is not None else None
 
     def _doubtful(self, key: tuple[str, Any]) -> bool:
@@ -208,7 +205,7 @@ class StateTracker:
         fp = self._fps.get(key)
         if fp is None:
             known = self._known.get(key)
-            if not isinstance(known, _Loaded):
+            if not isinstance(known, _Encoded):
                 return False
             fp = self._fps[key] = known.fingerprint(key[1])
         return fp == entry.fingerprint
@@ -257,8 +254,8 @@ class StateTracker:
         known = self._known.get(key)
         if plan.kind == "replace" or upserted or not isinstance(known, _Partial | None):
             raw = entry.raw
-            if entry.digests is LAZY and raw is not None and len(raw) <= _ACKED_MAX:
-                state: Digests | _Acked = _Acked(raw, is_tagged(entry.data or {}), entry.extra)
+            if entry.digests is LAZY and raw is not None and len(raw) <= _ENCODED_MAX:
+                state: Digests | _Encoded = _Encoded(raw, is_tagged(entry.data or {}), entry.extra)
             else:
                 state = entry_digests(entry) or {}
             self._put(key, state, entry.fingerprint)  # known whole
