@@ -838,6 +838,28 @@ async def test_a_cancelled_lazy_write_that_reads_first_is_still_written(
     assert (await load(make))["user_data"][4] == {"name": "x", 9: "nine"}
 
 
+async def test_a_caller_cancelled_during_the_set_up_does_not_cancel_it_for_the_others(
+    live: LocalServer, make: Factory, raw: Any
+) -> None:
+    """Two loads start together on a hung server (the first one connects, the second waits for
+    it); the second is cancelled. The first still ends, with the set-up done for everyone."""
+    await raw.user_data.insert_one({"_id": 1, "data": {"v": 1}})
+    persistence = make(write_timeout=30)
+    _stop(live)
+    try:
+        first = asyncio.create_task(persistence.get_user_data())
+        second = asyncio.create_task(persistence.get_chat_data())
+        await asyncio.wait({first, second}, timeout=0.2)  # both wait for the set-up now
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+    finally:
+        _resume(live)
+    assert await asyncio.wait_for(first, timeout=30) == {1: {"v": 1}}  # a hang guard
+    assert await persistence.get_chat_data() == {}
+    await persistence.flush()
+
+
 async def test_a_sigkilled_bot_during_an_outage_loses_nothing_it_handed_over(
     live: LocalServer, raw: Any, db_name: str, make: Factory, tmp_path: Path
 ) -> None:

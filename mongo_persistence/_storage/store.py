@@ -177,7 +177,8 @@ class MongoStore:
                 self._ready = None
                 raise exc from None
             self._ready.set_result(None)
-        await self._ready
+        # shielded: a caller cancelled while the set-up runs must not cancel it for the others
+        await asyncio.shield(self._ready)
 
     async def _create_indexes(self) -> None:
         await self.collection("conversations").create_index([("name", 1)], name="name_1")
@@ -241,7 +242,9 @@ class MongoStore:
             :class:`mongo_persistence.PersistenceWriteError`: The write failed and is not kept
                 (e.g. refused by the server), or it cannot be journaled.
         """
-        await self.ensure_ready()
+        ready = self._ready
+        if self._closed or ready is None or not ready.done():
+            await self.ensure_ready()  # not set up yet (or closed): once, not per write
         answer = self.writer.submit(entry)
         if answer is not None:
             await answer
