@@ -57,6 +57,7 @@ class Saver:
         "_bot",
         "_codec",
         "_encoder",
+        "_fields",
         "_loader",
         "_settings",
         "_store",
@@ -80,6 +81,7 @@ class Saver:
         self.syncer: Syncer | None = None
         self.handed_over: set[asyncio.Future[None]] = set()
         self._encoder: Encoder | None = None
+        self._fields: dict[tuple[str, bool], Mapping[str, Any]] = {}
 
     def encoder(self) -> Encoder:
         """The encoded-entity step, with the bot of now and the server's size limit."""
@@ -102,11 +104,18 @@ class Saver:
 
     def document_fields(self, kind: str, *, partial: bool = False) -> Mapping[str, Any]:
         """The top-level fields every write of this kind sets beside the data."""
-        return document_fields(
+        fields = self._fields.get((kind, partial))
+        if fields is not None:
+            return fields
+        expire_after = self._settings.expire_after.get(kind)
+        fields = document_fields(
             version=self._settings.migrations.version(kind),
-            expire_after=self._settings.expire_after.get(kind),
+            expire_after=expire_after,
             partial=partial,
         )
+        if expire_after is None:  # the same for every write (the options are fixed)
+            self._fields[(kind, partial)] = fields
+        return fields
 
     def check_not_bad(self, kind: str, doc_id: Any, label: str | None = None) -> None:
         """Refuses to write an entity whose stored document was skipped as bad."""
