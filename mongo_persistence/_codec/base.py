@@ -101,6 +101,19 @@ def _key_repr(key: object) -> str:
     return f"[{shown}]"
 
 
+def _items_before(value: dict[Any, Any], stop: object) -> dict[Any, Any]:
+    """A copy of the items of :paramref:`value` before the key :paramref:`stop`.
+
+    Copy on write: the encoder and the decoder copy a dict from its first changed item on.
+    """
+    out = {}
+    for key, item in value.items():
+        if key is stop:
+            break
+        out[key] = item
+    return out
+
+
 def find_unencodable_text(value: Any, _path: str = "", _depth: int = 0) -> str | None:
     """Returns the path to the first string (value or key) UTF-8 cannot encode, if any.
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 from bson import Binary, Int64
 from telegram import Bot
 
-from mongo_persistence._codec.base import _UTC, TAG, _Fail, _key_repr
+from mongo_persistence._codec.base import _UTC, TAG, _Fail, _items_before, _key_repr
 from mongo_persistence._codec.interrupts import _InterruptWatch, _must_propagate
 
 __all__ = ["MAX_DECODE_DEPTH"]
@@ -83,15 +83,6 @@ def _dec_plain_dict(dec: _Decoder, value: dict[str, Any]) -> dict[Any, Any]:
         exc.path.append(_key_repr(key))
         raise
     return value if out is None else out
-
-
-def _items_before(value: dict[str, Any], stop: str) -> dict[Any, Any]:
-    out = {}
-    for key, item in value.items():
-        if key == stop:
-            break
-        out[key] = item
-    return out
 
 
 class _Decoder:

@@ -14,6 +14,7 @@ from mongo_persistence._codec.base import (
     MAX_DEPTH,
     TAG,
     _Fail,
+    _items_before,
     _key_repr,
     _TooDeep,
 )
@@ -210,15 +211,6 @@ def _enc_mixed_dict(enc: _Encoder, value: dict[Any, Any], depth: int) -> Any:
     except _Fail as exc:
         raise _failed_at(exc, _key_repr(key), value) from None
     return enc.tagged("dict", depth, value, value=plain, items=items)
-
-
-def _items_before(value: dict[Any, Any], stop: object) -> dict[Any, Any]:
-    out = {}
-    for key, item in value.items():
-        if key is stop:
-            break
-        out[key] = item
-    return out
 
 
 def _enc_list(enc: _Encoder, value: list[Any], depth: int) -> Any:
