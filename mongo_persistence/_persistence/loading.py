@@ -30,7 +30,6 @@ from mongo_persistence._persistence.shapes import (
     decode_entity,
 )
 from mongo_persistence._storage.entity import EntityRef
-from mongo_persistence._storage.fingerprints import shared_extra
 from mongo_persistence._storage.store import MongoStore
 from mongo_persistence._util.logs import get_logger
 
@@ -108,7 +107,7 @@ class Loader:
         # the current format, whether the document says so or not
         fields = {k: doc[k] for k in ("attrs", "data_version", "expire_at") if k in doc}
         fields["format"] = FORMAT_VERSION
-        tracker.loaded(kind, doc["_id"], doc.get("data", {}), shared_extra(fields))
+        tracker.loaded(kind, doc["_id"], doc.get("data", {}), fields)
 
     def decode(self, doc: Any, kind: str, doc_id: Any, entity: str, *, copy: bool = True) -> Any:
         """Decodes an entity's document; with ``on_bad_document="skip"`` a bad one is skipped.
