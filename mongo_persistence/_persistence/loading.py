@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
+import bson
+
 from mongo_persistence._codec.codec import FORMAT_VERSION, Codec, watching_interrupts
+from mongo_persistence._codec.plain_bson import holds_tag
 from mongo_persistence._codec.upgrade import needs_upgrade
 from mongo_persistence._errors import (
     DecodingError,
@@ -30,6 +33,7 @@ from mongo_persistence._persistence.shapes import (
     decode_entity,
 )
 from mongo_persistence._storage.entity import EntityRef
+from mongo_persistence._storage.fingerprints import BSON_ERRORS, shared_extra
 from mongo_persistence._storage.store import MongoStore
 from mongo_persistence._util.logs import get_logger
 
@@ -37,6 +41,11 @@ _LOGGER = get_logger(__name__)
 
 SKIPPED: Final = object()
 """Stands for an entity whose document was skipped (``on_bad_document="skip"``)."""
+
+_TRACKED_FIELDS: Final = ("attrs", "data_version", "expire_at")
+"""The top-level fields beside ``data`` that every write of a document sets (with ``format``)."""
+_CURRENT: Final = shared_extra({"format": FORMAT_VERSION})
+"""The tracked fields of most documents: one dict for all of them."""
 
 Save = Callable[[str, Any, Any, str], Awaitable[None]]
 """Writes one user's, chat's or the bot's data: ``save(kind, doc_id, value, label)``."""
@@ -94,34 +103,64 @@ class Loader:
         self.loaded: dict[str, set[int]] = {"user_data": set(), "chat_data": set()}
 
     # ------------------------------------------------------------------ one document
-    def track(self, kind: str, doc: Any) -> None:
-        """Tells the tracker what a read document holds (the next write sends the changes)."""
+    def track(self, kind: str, doc: Any, *, raw: bytes | None = None) -> None:
+        """Tells the tracker what a read document holds (the next write sends the changes).
+
+        ``raw``: the BSON of its ``data`` (:meth:`plain_data`), when the caller has it.
+        """
         tracker = self._store.tracker
         if kind in self._settings.scalar_kinds:
             tracker.loaded(kind, doc["_id"], {"data": doc.get("data")})
             return
-        if needs_upgrade(doc):  # values of an older format: the next write rewrites it all
+        # old values are tagged: a document whose data holds no tag (and no attrs) holds none
+        untagged = raw is not None and "attrs" not in doc and not holds_tag(raw)
+        if not untagged and needs_upgrade(doc):  # values of an older format: rewritten whole
             tracker.forget(kind, doc["_id"])
             return
         # extra fields are tracked under "\x00"-prefixed keys; values of the current shape are of
         # the current format, whether the document says so or not
-        fields = {k: doc[k] for k in ("attrs", "data_version", "expire_at") if k in doc}
-        fields["format"] = FORMAT_VERSION
-        tracker.loaded(kind, doc["_id"], doc.get("data", {}), fields)
+        fields: Mapping[str, Any] = _CURRENT
+        if "attrs" in doc or "data_version" in doc or "expire_at" in doc:
+            fields = {**{k: doc[k] for k in _TRACKED_FIELDS if k in doc}, "format": FORMAT_VERSION}
+        tracker.loaded(kind, doc["_id"], doc.get("data", {}), fields, raw=raw)
 
-    def decode(self, doc: Any, kind: str, doc_id: Any, entity: str, *, copy: bool = True) -> Any:
+    def plain_data(self, kind: str, doc: Any) -> bytes | None:
+        """The BSON of a read document's ``data``, which decoding and the tracker share.
+
+        Only for the documents of a kind read with PyMongo's default codec options (see
+        :meth:`MongoStore.reads_plainly`): decoding it then needs no walk when it holds no tag.
+        """
+        data = doc.get("data")
+        if type(data) is not dict or kind in self._settings.scalar_kinds:
+            return None
+        try:
+            return bson.encode(data)
+        except BSON_ERRORS:
+            return None  # the decoder's walk names what is wrong
+
+    def decode(
+        self,
+        doc: Any,
+        kind: str,
+        doc_id: Any,
+        entity: str,
+        *,
+        copy: bool = True,
+        raw: bytes | None = None,
+    ) -> Any:
         """Decodes an entity's document; with ``on_bad_document="skip"`` a bad one is skipped.
 
         Returns :data:`SKIPPED` for a skipped document: it is logged once and marked, so that
         it is never overwritten. ``copy=False``: the data may share the dicts and lists of
         :paramref:`doc` (a document read for this alone; never when a migration changes it).
+        ``raw``: the BSON of its ``data`` (:meth:`plain_data`).
         """
         cls = self._settings.classes[kind]
         migrations = self._settings.migrations
         try:
             outdated = migrations.outdated(kind, doc)
             decoded = decode_entity(
-                self._codec, doc, cls, entity, self._bot(), copy=copy or outdated
+                self._codec, doc, cls, entity, self._bot(), copy=copy or outdated, raw=raw
             )
             if outdated:
                 decoded = migrations.apply(kind, doc, decoded, cls, entity)
@@ -170,13 +209,14 @@ class Loader:
     async def load_all(self, kind: str) -> dict[int, Any]:
         """Every user's or chat's data (eager mode), migrated ones written back together."""
         out: dict[int, Any] = {}
+        plainly = self._store.reads_plainly(kind)
         # One watch for the loop (not a signal-handler swap per document); closing the cursor
         # on any error, a real Ctrl-C included.
         documents = contextlib.aclosing(self._store.iter_documents(kind))
         with watching_interrupts():
             async with documents as docs:
                 async for doc in docs:
-                    self._load_into(out, kind, doc)
+                    self._load_into(out, kind, doc, plainly)
         migrated = [(key, value) for key, value in out.items() if (kind, key) in self.migrated]
         if migrated:  # written back together: one bulk write per batch
             await asyncio.gather(
@@ -187,7 +227,7 @@ class Loader:
             )
         return out
 
-    def _load_into(self, out: dict[int, Any], kind: str, doc: Any) -> None:
+    def _load_into(self, out: dict[int, Any], kind: str, doc: Any, plainly: bool) -> None:
         doc_id = doc["_id"]
         if not isinstance(doc_id, int) or isinstance(doc_id, bool):
             _LOGGER.warning(
@@ -197,12 +237,15 @@ class Loader:
             )
             return
         key = int(doc_id)
-        # The document serves for this alone: the data shares its dicts and lists, and the
-        # tracker keeps its BSON (encoded before the bot can change anything).
-        loaded = self.decode(doc, kind, key, EntityRef.of(kind, key).label, copy=False)
+        # The document serves for this alone: the data shares its dicts and lists (or is decoded
+        # from its BSON), and the tracker keeps its BSON (encoded before the bot can change
+        # anything).
+        raw = self.plain_data(kind, doc) if plainly else None
+        label = EntityRef.of(kind, key).label
+        loaded = self.decode(doc, kind, key, label, copy=False, raw=raw)
         if loaded is not SKIPPED:
             out[key] = loaded
-            self.track(kind, doc)
+            self.track(kind, doc, raw=raw)
 
     async def bot_data(self) -> Any:
         """The stored ``bot_data``, or a new instance of its class."""

@@ -103,12 +103,20 @@ def callback_data_document(data: CDCData) -> dict[str, Any]:
 
 
 def decode_entity(
-    codec: Codec, doc: Any, cls: Any, entity: str, bot: Any, *, copy: bool = True
+    codec: Codec,
+    doc: Any,
+    cls: Any,
+    entity: str,
+    bot: Any,
+    *,
+    copy: bool = True,
+    raw: bytes | None = None,
 ) -> Any:
     """An instance of the data class :paramref:`cls` from a user's, chat's or the bot's document.
 
     ``copy=False``: the data may share the dicts and lists of :paramref:`doc` (a document just
     read, used for nothing else; see :meth:`~mongo_persistence._codec.codec.Codec.decode`).
+    ``raw``: the BSON of its ``data`` (see the same).
 
     Raises:
         :class:`mongo_persistence.DecodingError`: The document cannot be such an instance.
@@ -124,7 +132,7 @@ def decode_entity(
         raise DecodingError(
             entity, "", f"its 'data' field is a {type(data).__name__}, not a document"
         )
-    decoded = codec.decode(data, bot=bot, entity=entity, copy=copy)
+    decoded = codec.decode(data, bot=bot, entity=entity, copy=copy, raw=raw)
     if cls is dict:
         if not isinstance(decoded, dict):
             raise DecodingError(entity, "", "its 'data' field is not a mapping")

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import bson
-from bson.errors import InvalidDocument
 from telegram import Bot
 
 from mongo_persistence._codec.codec import FORMAT_VERSION, Codec, find_unencodable_text
 from mongo_persistence._errors import DocumentTooLargeError, EncodingError
 from mongo_persistence._storage.entry import LAZY, Entry
 from mongo_persistence._storage.fingerprints import (
+    BSON_ERRORS,
     Digests,
     digest_fields,
     document_head,
@@ -77,7 +77,8 @@ def _bson_error(entity: str, exc: Exception, source: object) -> EncodingError:
         path = find_unencodable_text(source) or ""
         reason = f"the text cannot be stored as UTF-8 ({exc.reason})"
         return EncodingError(entity, path, "str", reason)
-    return EncodingError(entity, "", "dict", f"BSON cannot hold it: {exc}")
+    # never the exception's text: InvalidDocument quotes the value
+    return EncodingError(entity, "", "dict", f"BSON cannot hold it ({type(exc).__name__})")
 
 
 @dataclass(slots=True)
@@ -171,7 +172,7 @@ class Encoder:
         try:
             raw = bson.encode(data)
             head = document_head(doc_id, extra)
-        except (InvalidDocument, UnicodeEncodeError, OverflowError) as exc:
+        except BSON_ERRORS as exc:
             raise _bson_error(entity, exc, data if source is None else source) from None
         total = sized(len(head), "data", len(raw))
         if total > self.max_size:
@@ -207,7 +208,7 @@ class Encoder:
         try:
             digests, size = digest_fields(fields)
             total = document_size(doc_id, "", size, extra)
-        except (InvalidDocument, UnicodeEncodeError, OverflowError) as exc:
+        except BSON_ERRORS as exc:
             raise _bson_error(entity, exc, fields if source is None else source) from None
         if total > self.max_size:
             raise DocumentTooLargeError(entity, total, self.max_size)

@@ -21,6 +21,7 @@ from bson.errors import InvalidDocument
 from mongo_persistence._codec.codec import TAG
 
 __all__ = [
+    "BSON_ERRORS",
     "EXTRA_PREFIX",
     "Digests",
     "digest_fields",
@@ -39,6 +40,11 @@ Digests = dict[str, str | bytes]
 
 Fingerprints are plain ``str``/``bytes`` objects, so a digests dict holds nothing the garbage
 collector tracks: with 100k entities that keeps full collections rare and short."""
+
+BSON_ERRORS: Final = (InvalidDocument, ValueError, OverflowError)
+"""What :func:`bson.encode` raises for a value BSON cannot hold: a lone surrogate
+(``UnicodeEncodeError``, a ``ValueError``), an int over 64 bits, a ``uuid.UUID`` a client read
+with its own UUID representation (``ValueError`` with the default options)."""
 
 _UPDATED_AT_SIZE: Final = 2 + len("updated_at") + 8
 """The ``updated_at`` date element every written document ends with."""

@@ -18,6 +18,7 @@ from typing import Any, Final
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
+from mongo_persistence._codec.plain_bson import read_plainly
 from mongo_persistence._storage.attempts import Attempts
 from mongo_persistence._storage.entity import COLLECTIONS
 from mongo_persistence._storage.health import Health
@@ -153,6 +154,13 @@ class MongoStore:
         """The collection object of a kind of data."""
         self._reopen()
         return self._collections[kind]
+
+    def reads_plainly(self, kind: str) -> bool:
+        """Tells whether documents of this kind are read with PyMongo's default codec options.
+
+        See :func:`~mongo_persistence._codec.plain_bson.read_plainly`.
+        """
+        return read_plainly(getattr(self.collection(kind), "codec_options", None))
 
     @property
     def journal(self) -> Journal:

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import bson
-from bson.errors import InvalidDocument
 
 from mongo_persistence._codec.codec import TAG
 from mongo_persistence._storage.entry import (
@@ -28,6 +27,7 @@ from mongo_persistence._storage.entry import (
     is_tagged,
 )
 from mongo_persistence._storage.fingerprints import (
+    BSON_ERRORS,
     Digests,
     _all_addressable,
     digest_fields,
@@ -80,7 +80,7 @@ class _Encoded:
         """Its whole fingerprint (``b""``, never equal to an entry's, if BSON refuses it)."""
         try:
             return fingerprint(self.raw, document_head(doc_id, self.extra))
-        except (InvalidDocument, UnicodeEncodeError, OverflowError):
+        except BSON_ERRORS:
             return b""
 
 
@@ -146,6 +146,8 @@ class StateTracker:
         doc_id: Any,
         data: Mapping[str, Any],
         extra: Mapping[str, Any] | None = None,
+        *,
+        raw: bytes | None = None,
     ) -> None:
         """Records a document's ``data`` (in encoded form) as read from the database.
 
@@ -157,16 +159,18 @@ class StateTracker:
             doc_id: Its ``_id``.
             data (Mapping): Its encoded ``data`` field.
             extra (Mapping, optional): Its extra fields written with every write (``attrs``).
+            raw (:obj:`bytes`, optional): ``bson.encode(data)``, when the caller has it.
         """
         key = (collection, doc_id)
         try:
-            raw = bson.encode(data)
+            if raw is None:
+                raw = bson.encode(data)
             known = _Encoded(raw, is_tagged(data), extra or {})
             if len(raw) <= _ENCODED_MAX:
                 self._put(key, known)
             else:
                 self._put(key, known.digests(), known.fingerprint(doc_id))
-        except (InvalidDocument, UnicodeEncodeError, OverflowError):
+        except BSON_ERRORS:
             self.forget(*key)
 
     def deleted_elsewhere(self, collection: str, doc_id: Any) -> None:
