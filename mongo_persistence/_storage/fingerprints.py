@@ -122,7 +122,31 @@ def document_head(doc_id: Any, extra: Mapping[str, Any]) -> bytes:
     """The BSON of ``{"_id": ..., <the extra fields, in the order of their names>}``."""
     if not extra:
         return bson.encode({"_id": doc_id})
+    shared = _BY_ID.get(id(extra))
+    if shared is not None and shared[0] is extra and type(doc_id) is int:
+        # the common case, without a dict nor a sort: an int _id, the shared document fields
+        element = _id_element(doc_id)
+        if element is not None:
+            body = element + shared[2]
+            return _INT32_PACK(len(body) + 5) + body + b"\x00"
+    return _head(doc_id, extra)
+
+
+def _head(doc_id: Any, extra: Mapping[str, Any]) -> bytes:
     return bson.encode({"_id": doc_id, **dict(sorted(extra.items()))})
+
+
+_INT32_PACK: Final = struct.Struct("<i").pack
+_INT64_PACK: Final = struct.Struct("<q").pack
+
+
+def _id_element(doc_id: int) -> bytes | None:
+    """The BSON element of an int ``_id``, as :func:`bson.encode` writes it (int32 or int64)."""
+    if -(2**31) <= doc_id < 2**31:
+        return b"\x10_id\x00" + _INT32_PACK(doc_id)
+    if -(2**63) <= doc_id < 2**63:
+        return b"\x12_id\x00" + _INT64_PACK(doc_id)
+    return None
 
 
 def fingerprint(raw: bytes, head: bytes) -> bytes:
@@ -164,19 +188,19 @@ def keyed_digests(data: Mapping[str, Any], extra: Mapping[str, Any]) -> Digests:
 
 _SHARED_EXTRA_KINDS: Final = frozenset({int, str, bool, float})
 _ExtraKey = tuple[tuple[str, type, Any], ...]
-_EXTRAS: dict[_ExtraKey, tuple[Mapping[str, Any], Digests]] = {}
+_EXTRAS: dict[_ExtraKey, tuple[Mapping[str, Any], Digests, bytes]] = {}
 """Extra fields of plain values seen (``{"format": 2}`` are those of most entities), with their
-prefixed fingerprints; bounded, and keyed by type as well as value (``1``, ``1.0`` and ``True``
-differ)."""
+prefixed fingerprints and their BSON elements (in :func:`document_head`'s order); bounded, and
+keyed by type as well as value (``1``, ``1.0`` and ``True`` differ)."""
 _EXTRAS_MAX: Final = 256
 
 
-_BY_ID: dict[int, tuple[Mapping[str, Any], Digests]] = {}
+_BY_ID: dict[int, tuple[Mapping[str, Any], Digests, bytes]] = {}
 """The entries of :data:`_EXTRAS` by the ``id`` of their dict (alive as long as they are cached):
 the shared dict handed out again is found without looking at its values."""
 
 
-def _shared(extra: Mapping[str, Any]) -> tuple[Mapping[str, Any], Digests] | None:
+def _shared(extra: Mapping[str, Any]) -> tuple[Mapping[str, Any], Digests, bytes] | None:
     """The one copy of these extra fields (and their fingerprints), if their values are plain."""
     shared = _BY_ID.get(id(extra))
     if shared is not None and shared[0] is extra:
@@ -190,7 +214,8 @@ def _shared(extra: Mapping[str, Any]) -> tuple[Mapping[str, Any], Digests] | Non
             _EXTRAS.clear()
             _BY_ID.clear()
         copy = dict(extra)
-        shared = _EXTRAS[key] = (copy, _prefixed(digest_fields(extra)[0]))
+        elements = _head(0, copy)[4:-1][len(_id_element(0) or b"") :]
+        shared = _EXTRAS[key] = (copy, _prefixed(digest_fields(extra)[0]), elements)
         _BY_ID[id(copy)] = shared
     return shared
 
