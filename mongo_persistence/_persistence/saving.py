@@ -142,6 +142,8 @@ class Saver:
             # Lazy mode, an entity not loaded: its keys are set onto a document never read.
             partial = self._unloaded(kind, doc_id) and not self._settings.refresh
             fields = self.document_fields(kind, partial=partial)
+            if type(value) is dict and self._store.unchanged_value((kind, doc_id), value, fields):
+                return  # the plain value last found unchanged: nothing to encode nor to send
             # The tracker plans what is sent: a document it does not know (lazy mode, an entity
             # not loaded yet; eager mode, made by another program) gets the bot's keys set onto it.
             await self._store.write(self.encoder().entity((kind, doc_id), entity, value, fields))

@@ -146,9 +146,12 @@ class Encoder:
         """
         data, extra = self.data_of(value, entity)
         source = value if isinstance(value, dict) else getattr(value, "__dict__", None)
-        return self.encoded(
+        entry = self.encoded(
             key, entity, data, {**extra, **fields} if extra else fields, source=source
         )
+        if type(value) is dict:
+            entry.source = value
+        return entry
 
     def encoded(
         self,

@@ -152,6 +152,10 @@ class Entry:
     """The tracker's last plan for it, valid while the tracker's state is that of
     :attr:`planned_at` (one plan per entry, not one when handed over and one when sent)."""
     planned_at: int = -1
+    source: object = None
+    """The plain ``dict`` it was encoded from (a deep copy PTB handed over), else :obj:`None`:
+    remembered by its fingerprint when it is found unchanged
+    (:meth:`~mongo_persistence._storage.tracker.StateTracker.found_unchanged`)."""
 
     @property
     def key(self) -> tuple[str, Any]:

@@ -257,6 +257,16 @@ class MongoStore:
         if answer is not None:
             await answer
 
+    def unchanged_value(
+        self, key: tuple[str, Any], value: object, extra: Mapping[str, Any]
+    ) -> bool:
+        """Tells whether a value needs no encoding and no write.
+
+        It is the plain value last found unchanged, and nothing else is on the way (see
+        :mod:`~mongo_persistence._storage.values`).
+        """
+        return self.writer.unchanged_value(key, value, extra)
+
     def is_kept(self, entry: Entry) -> bool:
         """Tells whether this entry's write failed and waits, kept, for the next writes."""
         return self.writer.is_kept(entry)

@@ -14,6 +14,7 @@ from typing import Any, Final
 import bson
 
 from mongo_persistence._codec.codec import TAG
+from mongo_persistence._codec.plain_bson import holds_tag
 from mongo_persistence._storage.entry import (
     DELETE,
     LAZY,
@@ -39,6 +40,7 @@ from mongo_persistence._storage.fingerprints import (
     path_safe,
     shared_extra,
 )
+from mongo_persistence._storage.values import value_digest
 
 __all__ = [
     "Digests",
@@ -116,13 +118,16 @@ class StateTracker:
     sent again (or unset) by the next plan, so a retry is the same diff, never a replacement.
     """
 
-    __slots__ = ("_fps", "_known", "_version")
+    __slots__ = ("_fps", "_known", "_values", "_version")
 
     def __init__(self) -> None:
         self._known: dict[tuple[str, Any], Digests | _Encoded | _Partial] = {}
         # The whole fingerprints of the documents known whole whose entry carried one (bytes
         # only: nothing the garbage collector tracks).
         self._fps: dict[tuple[str, Any], bytes] = {}
+        # The fingerprints of plain values found unchanged (:mod:`~mongo_persistence._storage.
+        # values`), with the extra fields they were written with; dropped at any change of state.
+        self._values: dict[tuple[str, Any], tuple[bytes, Mapping[str, Any]]] = {}
         # Changes with every change of what is known: an entry's plan made at the same version
         # still holds.
         self._version = 0
@@ -135,6 +140,7 @@ class StateTracker:
     ) -> None:
         self._version += 1
         self._known[key] = state
+        self._values.pop(key, None)
         if fp is None:
             self._fps.pop(key, None)
         else:
@@ -182,6 +188,7 @@ class StateTracker:
         self._version += 1
         self._known.pop((collection, doc_id), None)
         self._fps.pop((collection, doc_id), None)
+        self._values.pop((collection, doc_id), None)
 
     def known(self, collection: str, doc_id: Any) -> Digests | None:
         """The digests of what the database is known to hold, if known (empty: no document)."""
@@ -213,6 +220,26 @@ class StateTracker:
                 return False
             fp = self._fps[key] = known.fingerprint(key[1])
         return fp == entry.fingerprint
+
+    # ------------------------------------------------------------------ unchanged values
+    def same_value(self, key: tuple[str, Any], value: object, extra: Mapping[str, Any]) -> bool:
+        """Tells whether a value handed over is the plain value last found unchanged.
+
+        With the same extra fields: then MongoDB holds it, and it needs no encoding.
+        """
+        known = self._values.get(key)
+        if known is None or known[1] is not extra:
+            return False
+        return value_digest(value) == known[0]
+
+    def found_unchanged(self, entry: Entry) -> None:
+        """Remembers the value of an entry skipped as unchanged, when it is plain."""
+        source, raw = entry.source, entry.raw
+        if source is None or raw is None or holds_tag(raw):
+            return
+        digest = value_digest(source)
+        if digest is not None:
+            self._values[entry.key] = (digest, entry.extra)
 
     # ------------------------------------------------------------------ plans
     def plan(self, entry: Entry) -> Plan:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from mongo_persistence._errors import PersistenceWriteError
@@ -122,7 +122,19 @@ class Writer:
             return False
         if key in self._queue or key in self._inflight:
             return False
-        return self.tracker.plan(entry).kind == "skip"
+        if self.tracker.plan(entry).kind != "skip":
+            return False
+        self.tracker.found_unchanged(entry)
+        return True
+
+    def unchanged_value(self, key: _Key, value: object, extra: Mapping[str, Any]) -> bool:
+        """Tells whether a value is the one last found unchanged, with nothing else on the way.
+
+        See :meth:`~mongo_persistence._storage.tracker.StateTracker.same_value`.
+        """
+        if self._pending or key in self._queue or key in self._inflight:
+            return False
+        return self.tracker.same_value(key, value, extra)
 
     def kick(self) -> None:
         """Starts the writer task unless it runs."""
