@@ -119,9 +119,8 @@ class Loader:
             return
         # extra fields are tracked under "\x00"-prefixed keys; values of the current shape are of
         # the current format, whether the document says so or not
-        fields: Mapping[str, Any] = _CURRENT
-        if "attrs" in doc or "data_version" in doc or "expire_at" in doc:
-            fields = {**{k: doc[k] for k in _TRACKED_FIELDS if k in doc}, "format": FORMAT_VERSION}
+        tracked = {k: doc[k] for k in _TRACKED_FIELDS if k in doc}
+        fields: Mapping[str, Any] = {**tracked, "format": FORMAT_VERSION} if tracked else _CURRENT
         tracker.loaded(kind, doc["_id"], doc.get("data", {}), fields, raw=raw)
 
     def plain_data(self, kind: str, doc: Any) -> bytes | None:

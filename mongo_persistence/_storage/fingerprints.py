@@ -214,7 +214,7 @@ def _shared(extra: Mapping[str, Any]) -> tuple[Mapping[str, Any], Digests, bytes
             _EXTRAS.clear()
             _BY_ID.clear()
         copy = dict(extra)
-        elements = _head(0, copy)[4:-1][len(_id_element(0) or b"") :]
+        elements = bson.encode(dict(sorted(copy.items())))[4:-1]  # without the framing
         shared = _EXTRAS[key] = (copy, _prefixed(digest_fields(extra)[0]), elements)
         _BY_ID[id(copy)] = shared
     return shared
@@ -295,8 +295,7 @@ def document_size(
         fields_size (:obj:`int`): The size of the fields' document (from :func:`digest_fields`).
         extra (Mapping, optional): The document's other fields.
     """
-    head = len(bson.encode({"_id": doc_id, **(extra or {})}))
-    return sized(head, field_name, fields_size)
+    return sized(len(document_head(doc_id, extra or {})), field_name, fields_size)
 
 
 def sized(head_size: int, field_name: str, fields_size: int) -> int:
