@@ -1,29 +1,38 @@
 """Untagged documents decoded by PyMongo's C decoder give exactly what the decoder's walk gives.
 
-The eager load decodes a document whose BSON holds no codec tag with
+The eager load reads documents as BSON and decodes one that holds no codec tag with
 :func:`~mongo_persistence._codec.plain_bson.decode_plain` instead of the walk; these tests hold
 it to the walk's result, type for type, for every BSON type a server stores, to the walk's depth
-limit, and to the codec options it depends on.
+limit, and to the codec options it depends on; and they hold the documents read as BSON to what
+the driver's decoding gave: the tagged ones, the bad ones (alone), the ones written elsewhere.
 """
 
 from __future__ import annotations
 
 import datetime as dtm
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import bson
 import pytest
 from bson import Binary, Code, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from bson.codec_options import CodecOptions
+from bson.datetime_ms import DatetimeMS
+from bson.errors import InvalidBSON
 from bson.son import SON
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mongo_persistence import DecodingError, MongoPersistence
 from mongo_persistence._codec.codec import MAX_DECODE_DEPTH, Codec
-from mongo_persistence._codec.plain_bson import decode_plain, read_plainly
+from mongo_persistence._codec.plain_bson import (
+    data_bson,
+    decode_plain,
+    read_plainly,
+    split_documents,
+)
+from mongo_persistence._storage.store import MongoStore
 from tests.helpers.compare import same
 
 Factory = Callable[..., MongoPersistence[Any, Any, Any]]
@@ -89,21 +98,20 @@ def test_nesting_near_the_limit_is_left_to_the_walk(depth: int) -> None:
     if depth > MAX_DECODE_DEPTH:
         assert plain is None
         with pytest.raises(DecodingError, match="nested deeper"):
-            Codec().decode(bson.decode(raw), raw=raw)
+            walked(raw)
     elif plain is not None:
         assert same(walked(raw), plain) is None
-    else:
-        assert same(walked(raw), Codec().decode(bson.decode(raw), raw=raw)) is None
 
 
 def test_a_document_holding_a_tag_is_walked() -> None:
     encoded = Codec().encode({"t": (1, 2), "s": {3}})
     raw = bson.encode(encoded)
     assert decode_plain(raw) is None
-    assert Codec().decode(bson.decode(raw), raw=raw) == {"t": (1, 2), "s": {3}}
-    # a text that holds the tag's name is no tag: decoded either way, the same
+    assert walked(raw) == {"t": (1, 2), "s": {3}}
+    # a text that holds the tag's name is no tag: the walk leaves it as it is
     text = bson.encode({"note": "__type__", "k": {"__type__x": 1}})
-    assert same(walked(text), Codec().decode(bson.decode(text), raw=text)) is None
+    assert decode_plain(text) is None
+    assert same({"note": "__type__", "k": {"__type__x": 1}}, walked(text)) is None
 
 
 def test_only_the_default_codec_options_read_plainly() -> None:
@@ -161,3 +169,106 @@ async def test_a_client_with_other_codec_options_keeps_the_walk(
     assert type(loaded[1]["u"]) is uuid.UUID
     assert loaded[1]["u"] == value
     await persistence.flush()
+
+
+# ----------------------------------------------------------------------- documents read as BSON
+def test_a_batch_splits_into_its_documents() -> None:
+    docs = [{"_id": 1, "data": {"a": [1, 2]}}, {"_id": 2}, {"_id": 3, "data": {}}]
+    batch = b"".join(bson.encode(doc) for doc in docs)
+    assert [bson.decode(part) for part in split_documents(batch)] == docs
+    assert list(split_documents(b"")) == []
+    with pytest.raises(InvalidBSON):
+        list(split_documents(batch[:-3]))  # the last one cut short
+    with pytest.raises(InvalidBSON):
+        list(split_documents(b"\x02\x00\x00\x00"))  # a size no document has
+
+
+def test_the_data_field_is_cut_out_of_the_documents_bson() -> None:
+    data = {"b": Int64(5), "when": dtm.datetime(2026, 1, 1), "l": [{"x": 1}]}
+    assert data_bson(bson.encode({"_id": 1, "x": 2, "data": data})) == bson.encode(data)
+    assert data_bson(bson.encode({"_id": 1})) == bson.encode({})
+    with pytest.raises(ValueError, match="not a document"):
+        data_bson(bson.encode({"_id": 1, "data": [1, 2]}))
+
+
+def _past_year_9999(doc_id: int, *, where: str = "data") -> bytes:
+    """A document a real MongoDB stores (``new Date(8.64e15)`` in mongosh), Python cannot."""
+    far = DatetimeMS(8_640_000_000_000_000)
+    if where == "data":
+        return bson.encode({"_id": doc_id, "data": {"ok": "SECRET", "when": far}})
+    return bson.encode({"_id": doc_id, "updated_at": far, "data": {"ok": "SECRET"}})
+
+
+def _with_documents(monkeypatch: pytest.MonkeyPatch, *extra: bytes) -> None:
+    """Eager loads also get these documents' BSON (the local server refuses to store them)."""
+    read = MongoStore.iter_bson
+
+    async def iter_bson(store: MongoStore, kind: str) -> AsyncGenerator[bytes, None]:
+        async for batch in read(store, kind):
+            yield batch
+        yield b"".join(extra)
+
+    monkeypatch.setattr(MongoStore, "iter_bson", iter_bson)
+
+
+async def test_a_document_python_cannot_decode_fails_alone(
+    make_persistence: Factory,
+    db: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Decoded one by one, a document holding a date past year 9999 is skipped by name (or
+    raised, by name): the other documents load; nothing of its content is shown."""
+    await db.chat_data.insert_many([{"_id": -1, "data": {"a": 1}}, {"_id": -2, "data": {}}])
+    skipping = make_persistence(on_bad_document="skip")
+    _with_documents(monkeypatch, _past_year_9999(-3), _past_year_9999(-4, where="top"))
+    loaded = await skipping.get_chat_data()
+    assert loaded == {-1: {"a": 1}, -2: {}}
+    assert set(skipping.bad_documents) == {"chat_data[-3]"}
+    assert "InvalidBSON" in str(skipping.bad_documents["chat_data[-3]"])
+    assert "cannot be decoded" in caplog.text  # the one whose _id cannot be read either
+    assert "SECRET" not in caplog.text and "275760" not in caplog.text
+    # a skipped document is never written: the bot's data for it is refused
+    await skipping.flush()
+
+    raising = make_persistence()
+    with pytest.raises(DecodingError, match=r"chat_data\[-3\]") as error:
+        await raising.get_chat_data()
+    assert "SECRET" not in str(error.value) and "275760" not in str(error.value)
+    await raising.flush()
+
+
+async def test_documents_read_as_bson_load_as_the_driver_decoded_them(
+    make_persistence: Factory, db: Any
+) -> None:
+    """Tagged values, attributes, no data, an int64 _id, a data that is no document: what the
+    driver's decoding and the walk gave; then a write of one key is a diff of the stored BSON."""
+    codec = Codec()
+    await db.chat_data.insert_many(
+        [
+            {"_id": -1, "data": {"n": Int64(3), "when": dtm.datetime(2026, 5, 1)}},
+            {"_id": -2, "data": codec.encode({"t": (1, 2), 5: "five"})},
+            {"_id": Int64(-(2**40)), "data": {"k": "v"}},
+            {"_id": -4},
+            {"_id": -5, "data": [1, 2]},
+            {"_id": "text", "data": {}},
+        ]
+    )
+    persistence = make_persistence(on_bad_document="skip")
+    loaded = await persistence.get_chat_data()
+    utc = dtm.timezone.utc
+    expected = {-1: {"n": 3, "when": dtm.datetime(2026, 5, 1, tzinfo=utc)}, -4: {}}
+    expected |= {-2: {"t": (1, 2), 5: "five"}, -(2**40): {"k": "v"}}
+    assert same(expected, loaded) is None
+    assert set(persistence.bad_documents) == {"chat_data[-5]"}
+    # another program edits another key after the load: the bot's diff keeps it
+    await db.chat_data.update_one({"_id": -1}, {"$set": {"data.admin": "kept"}})
+    await db.chat_data.update_one({"_id": -2}, {"$set": {"data.admin": "kept"}})
+    await persistence.update_chat_data(-1, {**loaded[-1], "n": 4})
+    await persistence.update_chat_data(-2, {**loaded[-2], 6: "six"})
+    await persistence.update_chat_data(-(2**40), loaded[-(2**40)])  # unchanged: not written
+    await persistence.flush()
+    one = await db.chat_data.find_one({"_id": -1})
+    assert one["data"] == {"n": 4, "when": dtm.datetime(2026, 5, 1), "admin": "kept"}
+    assert (await db.chat_data.find_one({"_id": -2}))["data"]["admin"] == "kept"
+    assert "updated_at" not in await db.chat_data.find_one({"_id": -(2**40)})

@@ -44,7 +44,6 @@ from mongo_persistence._codec.interrupts import (
     watching_interrupts,
 )
 from mongo_persistence._codec.names import resolve_class, resolve_name
-from mongo_persistence._codec.plain_bson import decode_plain
 from mongo_persistence._errors import DecodingError, EncodingError
 
 __all__ = [
@@ -147,7 +146,6 @@ class Codec:
         bot: Bot | None = None,
         entity: str = "value",
         copy: bool = True,
-        raw: bytes | None = None,
     ) -> Any:
         """Turns a value read from MongoDB back into the Python value that was stored.
 
@@ -159,9 +157,6 @@ class Codec:
             copy (:obj:`bool`, optional): :obj:`False` lets the result share the documents and
                 arrays of :paramref:`value` that need no decoding. Only for a value nobody uses
                 afterwards, such as a document just read.
-            raw (:obj:`bytes`, optional): ``bson.encode(value)``, of a document read with PyMongo's
-                default codec options (:func:`~mongo_persistence._codec.plain_bson.read_plainly`):
-                when it holds no tagged value, PyMongo's C decoder decodes it, without a walk.
 
         Nothing read is imported or run: classes are looked up only among the modules the program
         imported (:func:`resolve_name`), every tagged value's fields are checked before anything is
@@ -174,10 +169,6 @@ class Codec:
             :class:`mongo_persistence.DecodingError`: A tagged value cannot be restored. The
                 message names the entity and the path, never the document's values.
         """
-        if raw is not None:
-            plain = decode_plain(raw)
-            if plain is not None:
-                return plain
         if _InterruptWatch.users:  # the loading loop watches already (the common case)
             return self._decode(value, bot, entity, copy)
         with watching_interrupts():

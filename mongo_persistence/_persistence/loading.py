@@ -16,7 +16,12 @@ from typing import Any, Final
 import bson
 
 from mongo_persistence._codec.codec import FORMAT_VERSION, Codec, watching_interrupts
-from mongo_persistence._codec.plain_bson import holds_tag
+from mongo_persistence._codec.plain_bson import (
+    DECODE_ERRORS,
+    decode_plain,
+    document_id,
+    split_documents,
+)
 from mongo_persistence._codec.upgrade import needs_upgrade
 from mongo_persistence._errors import (
     DecodingError,
@@ -33,7 +38,7 @@ from mongo_persistence._persistence.shapes import (
     decode_entity,
 )
 from mongo_persistence._storage.entity import EntityRef
-from mongo_persistence._storage.fingerprints import BSON_ERRORS, shared_extra
+from mongo_persistence._storage.fingerprints import shared_extra
 from mongo_persistence._storage.store import MongoStore
 from mongo_persistence._util.logs import get_logger
 
@@ -46,6 +51,8 @@ _TRACKED_FIELDS: Final = ("attrs", "data_version", "expire_at")
 """The top-level fields beside ``data`` that every write of a document sets (with ``format``)."""
 _CURRENT: Final = shared_extra({"format": FORMAT_VERSION})
 """The tracked fields of most documents: one dict for all of them."""
+_EMPTY: Final[dict[str, Any]] = {}
+"""The ``data`` of a document that has none."""
 
 Save = Callable[[str, Any, Any, str], Awaitable[None]]
 """Writes one user's, chat's or the bot's data: ``save(kind, doc_id, value, label)``."""
@@ -103,39 +110,28 @@ class Loader:
         self.loaded: dict[str, set[int]] = {"user_data": set(), "chat_data": set()}
 
     # ------------------------------------------------------------------ one document
-    def track(self, kind: str, doc: Any, *, raw: bytes | None = None) -> None:
+    def track(
+        self, kind: str, doc: Any, *, document: bytes | None = None, plain: bool = False
+    ) -> None:
         """Tells the tracker what a read document holds (the next write sends the changes).
 
-        ``raw``: the BSON of its ``data`` (:meth:`plain_data`), when the caller has it.
+        ``document``: the BSON of a document read as BSON whose ``data`` is a dict. ``plain``:
+        it holds no tag (it was decoded by :func:`~mongo_persistence._codec.plain_bson.
+        decode_plain`).
         """
         tracker = self._store.tracker
         if kind in self._settings.scalar_kinds:
             tracker.loaded(kind, doc["_id"], {"data": doc.get("data")})
             return
-        # old values are tagged: a document whose data holds no tag (and no attrs) holds none
-        untagged = raw is not None and "attrs" not in doc and not holds_tag(raw)
-        if not untagged and needs_upgrade(doc):  # values of an older format: rewritten whole
+        # old values are tagged: a document holding no tag holds none
+        if not plain and needs_upgrade(doc):  # values of an older format: rewritten whole
             tracker.forget(kind, doc["_id"])
             return
         # extra fields are tracked under "\x00"-prefixed keys; values of the current shape are of
         # the current format, whether the document says so or not
         tracked = {k: doc[k] for k in _TRACKED_FIELDS if k in doc}
         fields: Mapping[str, Any] = {**tracked, "format": FORMAT_VERSION} if tracked else _CURRENT
-        tracker.loaded(kind, doc["_id"], doc.get("data", {}), fields, raw=raw)
-
-    def plain_data(self, kind: str, doc: Any) -> bytes | None:
-        """The BSON of a read document's ``data``, which decoding and the tracker share.
-
-        Only for the documents of a kind read with PyMongo's default codec options (see
-        :meth:`MongoStore.reads_plainly`): decoding it then needs no walk when it holds no tag.
-        """
-        data = doc.get("data")
-        if type(data) is not dict or kind in self._settings.scalar_kinds:
-            return None
-        try:
-            return bson.encode(data)
-        except BSON_ERRORS:
-            return None  # the decoder's walk names what is wrong
+        tracker.loaded(kind, doc["_id"], doc.get("data", {}), fields, document=document)
 
     def decode(
         self,
@@ -145,21 +141,22 @@ class Loader:
         entity: str,
         *,
         copy: bool = True,
-        raw: bytes | None = None,
+        plain: bool = False,
     ) -> Any:
         """Decodes an entity's document; with ``on_bad_document="skip"`` a bad one is skipped.
 
         Returns :data:`SKIPPED` for a skipped document: it is logged once and marked, so that
         it is never overwritten. ``copy=False``: the data may share the dicts and lists of
         :paramref:`doc` (a document read for this alone; never when a migration changes it).
-        ``raw``: the BSON of its ``data`` (:meth:`plain_data`).
+        ``plain``: its ``data`` is decoded already (:func:`~mongo_persistence._codec.plain_bson.
+        decode_plain`).
         """
         cls = self._settings.classes[kind]
         migrations = self._settings.migrations
         try:
             outdated = migrations.outdated(kind, doc)
             decoded = decode_entity(
-                self._codec, doc, cls, entity, self._bot(), copy=copy or outdated, raw=raw
+                self._codec, doc, cls, entity, self._bot(), copy=copy or outdated, plain=plain
             )
             if outdated:
                 decoded = migrations.apply(kind, doc, decoded, cls, entity)
@@ -208,14 +205,21 @@ class Loader:
     async def load_all(self, kind: str) -> dict[int, Any]:
         """Every user's or chat's data (eager mode), migrated ones written back together."""
         out: dict[int, Any] = {}
-        plainly = self._store.reads_plainly(kind)
+        # Read as BSON when it can be decoded without a walk (PyMongo's default codec options)
+        as_bson = self._store.reads_plainly(kind) and kind not in self._settings.scalar_kinds
+        options = self._store.collection(kind).codec_options
         # One watch for the loop (not a signal-handler swap per document); closing the cursor
         # on any error, a real Ctrl-C included.
-        documents = contextlib.aclosing(self._store.iter_documents(kind))
         with watching_interrupts():
-            async with documents as docs:
-                async for doc in docs:
-                    self._load_into(out, kind, doc, plainly)
+            if as_bson:
+                async with contextlib.aclosing(self._store.iter_bson(kind)) as batches:
+                    async for batch in batches:
+                        for document in split_documents(batch):
+                            self._load_bson(out, kind, document, options)
+            else:
+                async with contextlib.aclosing(self._store.iter_documents(kind)) as docs:
+                    async for doc in docs:
+                        self._load_into(out, kind, doc)
         migrated = [(key, value) for key, value in out.items() if (kind, key) in self.migrated]
         if migrated:  # written back together: one bulk write per batch
             await asyncio.gather(
@@ -226,7 +230,47 @@ class Loader:
             )
         return out
 
-    def _load_into(self, out: dict[int, Any], kind: str, doc: Any, plainly: bool) -> None:
+    def _load_bson(self, out: dict[int, Any], kind: str, document: bytes, options: Any) -> None:
+        """Loads a document read as BSON: decoded in one call when it holds no tag."""
+        doc = decode_plain(document)
+        if doc is None or type(doc.get("data", _EMPTY)) is not dict:
+            try:
+                doc = bson.decode(document, codec_options=options)  # as the collection would
+            except DECODE_ERRORS as exc:
+                self._skip_undecodable(kind, document, exc)
+                return
+            whole = type(doc.get("data", _EMPTY)) is dict
+            self._load_into(out, kind, doc, document=document if whole else None)
+            return
+        settings = self._settings
+        if settings.classes[kind] is dict and not settings.migrations.outdated(kind, doc):
+            # nothing to decode, nothing that can fail: the data is the decoded "data" field
+            key = doc["_id"]
+            if type(key) is int:
+                out[key] = doc.get("data", {})
+                self.track(kind, doc, document=document, plain=True)
+                return
+        self._load_into(out, kind, doc, plain=True, document=document)
+
+    def _skip_undecodable(self, kind: str, document: bytes, exc: Exception) -> None:
+        """A document PyMongo cannot decode (a date past year 9999...) fails alone."""
+        doc_id = document_id(document)
+        if type(doc_id) is not int:
+            _LOGGER.warning("Ignoring a %s document that cannot be decoded", kind)
+            return
+        label = EntityRef.of(kind, doc_id).label
+        reason = f"its BSON cannot be decoded in Python ({type(exc).__name__})"
+        self.skip_bad(kind, doc_id, label, DecodingError(label, "", reason))
+
+    def _load_into(
+        self,
+        out: dict[int, Any],
+        kind: str,
+        doc: Any,
+        *,
+        plain: bool = False,
+        document: bytes | None = None,
+    ) -> None:
         doc_id = doc["_id"]
         if not isinstance(doc_id, int) or isinstance(doc_id, bool):
             _LOGGER.warning(
@@ -236,15 +280,14 @@ class Loader:
             )
             return
         key = int(doc_id)
-        # The document serves for this alone: the data shares its dicts and lists (or is decoded
-        # from its BSON), and the tracker keeps its BSON (encoded before the bot can change
-        # anything).
-        raw = self.plain_data(kind, doc) if plainly else None
+        # The document serves for this alone: the data shares its dicts and lists (or is its
+        # plainly decoded data), and the tracker keeps BSON (encoded before the bot can change
+        # anything, or the document's own).
         label = EntityRef.of(kind, key).label
-        loaded = self.decode(doc, kind, key, label, copy=False, raw=raw)
+        loaded = self.decode(doc, kind, key, label, copy=False, plain=plain)
         if loaded is not SKIPPED:
             out[key] = loaded
-            self.track(kind, doc, raw=raw)
+            self.track(kind, doc, document=document, plain=plain)
 
     async def bot_data(self) -> Any:
         """The stored ``bot_data``, or a new instance of its class."""

@@ -110,13 +110,14 @@ def decode_entity(
     bot: Any,
     *,
     copy: bool = True,
-    raw: bytes | None = None,
+    plain: bool = False,
 ) -> Any:
     """An instance of the data class :paramref:`cls` from a user's, chat's or the bot's document.
 
     ``copy=False``: the data may share the dicts and lists of :paramref:`doc` (a document just
     read, used for nothing else; see :meth:`~mongo_persistence._codec.codec.Codec.decode`).
-    ``raw``: the BSON of its ``data`` (see the same).
+    ``plain``: its ``data`` is decoded already (see :func:`~mongo_persistence._codec.
+    plain_bson.decode_plain`).
 
     Raises:
         :class:`mongo_persistence.DecodingError`: The document cannot be such an instance.
@@ -132,7 +133,7 @@ def decode_entity(
         raise DecodingError(
             entity, "", f"its 'data' field is a {type(data).__name__}, not a document"
         )
-    decoded = codec.decode(data, bot=bot, entity=entity, copy=copy, raw=raw)
+    decoded = data if plain else codec.decode(data, bot=bot, entity=entity, copy=copy)
     if cls is dict:
         if not isinstance(decoded, dict):
             raise DecodingError(entity, "", "its 'data' field is not a mapping")

@@ -227,6 +227,21 @@ class MongoStore:
         finally:
             await cursor.close()
 
+    async def iter_bson(self, kind: str) -> AsyncGenerator[bytes, None]:
+        """Streams every document of a collection as BSON, a batch of documents at a time.
+
+        Each batch is the documents' BSON one after the other (``find_raw_batches``; see
+        :func:`~mongo_persistence._codec.plain_bson.split_documents`). Only for a collection that
+        :meth:`reads_plainly`. Closing the generator closes the cursor.
+        """
+        await self.ensure_ready()
+        cursor = self.collection(kind).find_raw_batches({}, batch_size=_READ_BATCH)
+        try:
+            async for batch in cursor:
+                yield batch
+        finally:
+            await cursor.close()
+
     async def find_one(self, kind: str, doc_id: Any) -> Any:
         """Reads one document by ``_id`` (within the write timeout).
 

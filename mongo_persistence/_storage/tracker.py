@@ -14,7 +14,7 @@ from typing import Any, Final
 import bson
 
 from mongo_persistence._codec.codec import TAG
-from mongo_persistence._codec.plain_bson import holds_tag
+from mongo_persistence._codec.plain_bson import data_bson, holds_tag
 from mongo_persistence._storage.entry import (
     DELETE,
     LAZY,
@@ -63,16 +63,33 @@ class _Encoded:
     """A document known whole by the BSON of its ``data``: read, or written whole (a new one).
 
     Fingerprinted per key only when a later write of it needs a diff, and as a whole when one is
-    first compared with it. Bytes: nothing the bot's data shares, nothing the garbage collector
-    walks.
+    first compared with it. A document read as BSON keeps the document's BSON until then (its
+    ``data`` is cut out of it when first needed). Bytes: nothing the bot's data shares, nothing
+    the garbage collector walks.
     """
 
-    __slots__ = ("extra", "raw", "tagged")
+    __slots__ = ("_document", "_raw", "extra", "tagged")
 
-    def __init__(self, raw: bytes, tagged: bool, extra: Mapping[str, Any]) -> None:
-        self.raw = raw
+    def __init__(
+        self,
+        raw: bytes | None,
+        tagged: bool,
+        extra: Mapping[str, Any],
+        document: bytes | None = None,
+    ) -> None:
+        self._raw = raw
+        self._document = document
         self.tagged = tagged
         self.extra = shared_extra(extra)
+
+    @property
+    def raw(self) -> bytes:
+        """The BSON of its ``data``."""
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = data_bson(self._document or b"")
+            self._document = None
+        return raw
 
     def digests(self) -> Digests:
         """Its per-key fingerprints."""
@@ -153,7 +170,7 @@ class StateTracker:
         data: Mapping[str, Any],
         extra: Mapping[str, Any] | None = None,
         *,
-        raw: bytes | None = None,
+        document: bytes | None = None,
     ) -> None:
         """Records a document's ``data`` (in encoded form) as read from the database.
 
@@ -163,14 +180,17 @@ class StateTracker:
         Args:
             collection (:obj:`str`): Its collection.
             doc_id: Its ``_id``.
-            data (Mapping): Its encoded ``data`` field.
+            data (Mapping): Its encoded ``data`` field (a dict).
             extra (Mapping, optional): Its extra fields written with every write (``attrs``).
-            raw (:obj:`bytes`, optional): ``bson.encode(data)``, when the caller has it.
+            document (:obj:`bytes`, optional): The BSON of the whole document, when it was read
+                as BSON: ``data``'s is cut out of it when a write first needs it.
         """
         key = (collection, doc_id)
         try:
-            if raw is None:
-                raw = bson.encode(data)
+            if document is not None and len(document) <= _ENCODED_MAX:
+                self._put(key, _Encoded(None, is_tagged(data), extra or {}, document))
+                return
+            raw = bson.encode(data) if document is None else data_bson(document)
             known = _Encoded(raw, is_tagged(data), extra or {})
             if len(raw) <= _ENCODED_MAX:
                 self._put(key, known)
