@@ -36,6 +36,7 @@ __all__ = [
     "holds_tag",
     "read_plainly",
     "split_documents",
+    "undecodable",
 ]
 
 _TAG_KEY: Final = TAG.encode() + b"\x00"
@@ -127,6 +128,14 @@ def data_bson(document: bytes) -> bytes:
     if not isinstance(data, RawBSONDocument):
         raise ValueError("its data field is not a document")
     return bytes(data.raw)
+
+
+def undecodable(exc: BaseException) -> str:
+    """Why a document PyMongo cannot decode is refused: the error's type, never its message.
+
+    The message quotes the value (``year 275760 is out of range``).
+    """
+    return f"its BSON cannot be decoded in Python ({type(exc).__name__})"
 
 
 def document_id(document: bytes) -> Any:

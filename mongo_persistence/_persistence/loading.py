@@ -21,6 +21,7 @@ from mongo_persistence._codec.plain_bson import (
     decode_plain,
     document_id,
     split_documents,
+    undecodable,
 )
 from mongo_persistence._codec.upgrade import needs_upgrade
 from mongo_persistence._errors import (
@@ -259,8 +260,7 @@ class Loader:
             _LOGGER.warning("Ignoring a %s document that cannot be decoded", kind)
             return
         label = EntityRef.of(kind, doc_id).label
-        reason = f"its BSON cannot be decoded in Python ({type(exc).__name__})"
-        self.skip_bad(kind, doc_id, label, DecodingError(label, "", reason))
+        self.skip_bad(kind, doc_id, label, DecodingError(label, "", undecodable(exc)))
 
     def _load_into(
         self,

@@ -15,12 +15,14 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from bson.errors import InvalidBSON
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
-from mongo_persistence._codec.plain_bson import read_plainly
+from mongo_persistence._codec.plain_bson import read_plainly, undecodable
+from mongo_persistence._errors import DecodingError
 from mongo_persistence._storage.attempts import Attempts
-from mongo_persistence._storage.entity import COLLECTIONS
+from mongo_persistence._storage.entity import COLLECTIONS, EntityRef
 from mongo_persistence._storage.health import Health
 from mongo_persistence._storage.journal import Journal
 from mongo_persistence._storage.kept import KeptJournal
@@ -247,9 +249,15 @@ class MongoStore:
 
         Raises:
             :class:`~mongo_persistence._storage.attempts.WriteTimeoutError`: No answer in time.
+            :class:`mongo_persistence.DecodingError`: PyMongo cannot decode the document (a date
+                past year 9999...); the entity is named, the value never.
         """
         await self.ensure_ready()
-        return await self.attempts.run(self.collection(kind).find_one({"_id": doc_id}))
+        try:
+            return await self.attempts.run(self.collection(kind).find_one({"_id": doc_id}))
+        except InvalidBSON as exc:  # what the driver raises for a reply it cannot decode
+            label = EntityRef.of(kind, doc_id).label
+            raise DecodingError(label, "", undecodable(exc)) from None
 
     # ------------------------------------------------------------------ writes
     async def write(self, entry: Entry) -> None:
