@@ -11,12 +11,15 @@ from __future__ import annotations
 import copy
 import datetime as dtm
 import enum
+import threading
 from collections import OrderedDict
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from mongo_persistence._codec.codec import Codec
+from mongo_persistence._storage.values import value_digest
 from tests.conftest import Monitored
 from tests.helpers.command_log import WRITE_COMMANDS
 from tests.helpers.compare import same
@@ -80,6 +83,16 @@ SAME_BY_EQ = [
         {"v": dtm.datetime(2026, 1, 1, 13, tzinfo=dtm.timezone(dtm.timedelta(hours=1)))},
         id="datetime-other-zone",
     ),
+    pytest.param(
+        {"v": dtm.datetime(2026, 1, 1, 12, tzinfo=UTC)},
+        {"v": dtm.datetime(2026, 1, 1, 12, tzinfo=ZoneInfo("UTC"))},
+        id="datetime-zoneinfo-utc",
+    ),
+    pytest.param(
+        {"v": dtm.datetime(2026, 1, 1, 12, tzinfo=UTC)},
+        {"v": dtm.datetime(2026, 1, 1, 12, tzinfo=dtm.timezone(dtm.timedelta(0), "Z"))},
+        id="datetime-named-utc",
+    ),
     pytest.param({"v": [1, 2]}, {"v": [1, 2.0]}, id="nested-int-float"),
 ]
 
@@ -131,3 +144,50 @@ async def test_a_tagged_value_is_encoded_every_time(
     for _ in range(3):
         await persistence.update_user_data(1, copy.deepcopy(value))
     assert len(calls) == 3
+
+
+# ----------------------------------------------------------------------- the fingerprint itself
+def test_the_fingerprint_tells_values_apart_and_equal_ones_alike() -> None:
+    """Seeded with the datetime class and the UTC zone, the pickle still names every other
+    zone, subclass and type; an equal value of the same types has the same fingerprint."""
+    when = dtm.datetime(2026, 1, 1, 12, tzinfo=UTC)
+    values = [
+        {"v": when},
+        {"v": when.replace(tzinfo=ZoneInfo("UTC"))},
+        {"v": when.replace(tzinfo=dtm.timezone(dtm.timedelta(0), "Z"))},
+        {"v": when.replace(tzinfo=None)},
+        {"v": when.replace(microsecond=1)},
+        {"v": when.date()},
+        {"v": [when, when]},
+        {"v": [when, when.replace(fold=1)]},
+    ]
+    digests = [value_digest(value) for value in values]
+    assert None not in digests
+    assert len(set(digests)) == len(values)
+    assert [value_digest(copy.deepcopy(value)) for value in values] == digests
+
+
+class _Reentrant:
+    """Asks for a fingerprint while it is being pickled."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        assert value_digest({"inner": [1, 2]}) == value_digest({"inner": [1, 2]})
+        return (_Reentrant, ())
+
+
+def test_the_fingerprint_survives_reentry_failures_and_threads() -> None:
+    expected = value_digest(PLAIN)
+    assert value_digest([_Reentrant()]) is not None
+    assert value_digest([1, lambda: 1]) is None  # a pickle refused half-way
+    assert value_digest(PLAIN) == expected
+    results: list[bytes | None] = []
+
+    def work() -> None:
+        results.extend(value_digest(copy.deepcopy(PLAIN)) for _ in range(200))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected] * 800
