@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo.asynchronous.collection import AsyncCollection
 
-from mongo_persistence import DecodingError, MongoPersistence
+from mongo_persistence import BadDocumentError, DecodingError, MongoPersistence
 from mongo_persistence._codec.codec import MAX_DECODE_DEPTH, Codec
 from mongo_persistence._codec.plain_bson import (
     data_bson,
@@ -281,20 +281,37 @@ async def test_documents_read_as_bson_load_as_the_driver_decoded_them(
 async def test_a_document_python_cannot_decode_is_named_when_read_alone(
     make_persistence: Factory, db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Read by ``_id`` (lazy mode, bot_data), the driver's own error quotes the value: it
-    becomes a DecodingError naming the entity, with the error's type only."""
+    """Read by ``_id`` (lazy mode, bot_data), the driver's own error quotes the value: it is a
+    bad document like any other, raised naming the entity (the error's type only), or skipped:
+    the entity starts empty and its document is never overwritten."""
     await db.user_data.insert_one({"_id": 7, "data": {"a": 1}})
-    persistence = make_persistence(lazy=True)
-    await persistence.get_user_data()
+    await db.bot_data.insert_one({"_id": "bot_data", "data": {"b": 2}})
+    raising = make_persistence(lazy=True)
+    skipping = make_persistence(lazy=True, on_bad_document="skip")
+    for persistence in (raising, skipping):
+        await persistence.get_user_data()
+    real = AsyncCollection.find_one
 
     async def find_one(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise InvalidBSON("year 275760 is out of range (SECRET)")  # what PyMongo raises
+        if self.name in ("user_data", "bot_data"):
+            raise InvalidBSON("year 275760 is out of range (SECRET)")  # what PyMongo raises
+        return await real(self, *args, **kwargs)
 
     monkeypatch.setattr(AsyncCollection, "find_one", find_one)
     with pytest.raises(DecodingError, match=r"user_data\[7\].*InvalidBSON") as error:
-        await persistence.refresh_user_data(7, {})
+        await raising.refresh_user_data(7, {})
     assert "SECRET" not in str(error.value) and "275760" not in str(error.value)
     with pytest.raises(DecodingError, match="bot_data"):
-        await persistence.get_bot_data()
+        await raising.get_bot_data()
+
+    target: dict[str, Any] = {}
+    await skipping.refresh_user_data(7, target)
+    assert target == {}
+    assert await skipping.get_bot_data() == {}
+    assert set(skipping.bad_documents) == {"user_data[7]", "bot_data"}
+    with pytest.raises(BadDocumentError):
+        await skipping.update_user_data(7, {"a": 2})
     monkeypatch.undo()
-    await persistence.flush()
+    for persistence in (raising, skipping):
+        await persistence.flush()
+    assert (await db.user_data.find_one({"_id": 7}))["data"] == {"a": 1}

@@ -167,6 +167,18 @@ class Loader:
             self.skip_bad(kind, doc_id, entity, exc)
             return SKIPPED
 
+    async def find(self, ref: EntityRef) -> Any:
+        """An entity's stored document, :obj:`None` when it has none.
+
+        :data:`SKIPPED` for a document PyMongo cannot decode (a date past year 9999...) with
+        ``on_bad_document="skip"``, raised otherwise: one bad document, as any other.
+        """
+        try:
+            return await self._store.find_one(ref.collection, ref.doc_id)
+        except DecodingError as exc:
+            self.skip_bad(ref.collection, ref.doc_id, ref.label, exc)
+            return SKIPPED
+
     def skip_bad(self, kind: str, doc_id: Any, entity: str, exc: DecodingError) -> None:
         """Re-raises, or (``on_bad_document="skip"``) logs once and marks the document bad."""
         if self._settings.on_bad_document == "raise" and not isinstance(exc, MigrationError):
@@ -293,8 +305,8 @@ class Loader:
         """The stored ``bot_data``, or a new instance of its class."""
         ref = EntityRef.bot()
         cls = self._settings.classes["bot_data"]
-        doc = await self._store.find_one(ref.collection, ref.doc_id)
-        if doc is None:
+        doc = await self.find(ref)
+        if doc is None or doc is SKIPPED:
             return cls()
         loaded = self.decode(doc, ref.collection, ref.doc_id, ref.label)
         if loaded is SKIPPED:
@@ -306,8 +318,8 @@ class Loader:
     async def callback_data(self) -> CDCData | None:
         """The stored callback data cache, or :obj:`None`."""
         ref = EntityRef.callback_data()
-        doc = await self._store.find_one(ref.collection, ref.doc_id)
-        if doc is None:
+        doc = await self.find(ref)
+        if doc is None or doc is SKIPPED:
             return None
         try:
             data = self._codec.decode(doc.get("data", {}), bot=self._bot(), entity=ref.label)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.errors import ConnectionFailure
 
 from mongo_persistence._errors import BadDocumentError, EncodingError
+from mongo_persistence._persistence.loading import SKIPPED
 from mongo_persistence._storage.encode import Encoder, document_fields, mergeable
 from mongo_persistence._storage.entity import EntityRef
 from mongo_persistence._util.errors import short_error
@@ -177,12 +178,14 @@ class Saver:
         """
         if self._unloaded(kind, doc_id):
             try:
-                doc = await self._store.find_one(kind, doc_id)
+                doc = await self._loader.find(EntityRef.of(kind, doc_id))
             except ConnectionFailure as exc:
                 # The class's default cannot have changed: writing it now could replace a stored
                 # value, skipping it loses nothing (the next write reads again).
                 _LOGGER.warning("Cannot read %s before writing it (%s)", entity, short_error(exc))
                 return
+            if doc is SKIPPED:
+                return  # skipped as bad: never overwritten
             self._loader.loaded[kind].add(doc_id)
             if doc is not None:
                 self._loader.track(kind, doc)

@@ -116,8 +116,8 @@ class Syncer:
     async def _load_one(self, ref: EntityRef, target: Any) -> None:
         """Lazy mode: fills an entity not loaded yet with its stored keys (PTB's keys win)."""
         kind, doc_id = ref.collection, ref.doc_id
-        doc = await self._store.find_one(kind, doc_id)
-        if doc is None:
+        doc = await self._loader.find(ref)
+        if doc is None or doc is SKIPPED:
             return
         loaded_data = self._loader.decode(doc, kind, doc_id, ref.label)
         if loaded_data is SKIPPED:
@@ -182,7 +182,9 @@ class Syncer:
         :obj:`None` when the document is skipped as bad.
         """
         kind, doc_id, label = ref.collection, ref.doc_id, ref.label
-        doc = await self._store.find_one(kind, doc_id)
+        doc = await self._loader.find(ref)
+        if doc is SKIPPED:
+            return None
         if (
             doc is not None
             and self._settings.on_bad_document == "skip"
@@ -215,10 +217,12 @@ class Syncer:
         """
         kind, doc_id, label = ref.collection, ref.doc_id, ref.label
         try:
-            doc = await self._store.find_one(kind, doc_id)
+            doc = await self._loader.find(ref)
         except ConnectionFailure as exc:
             _LOGGER.warning("Cannot read %s before writing it (%s)", label, short_error(exc))
             doc = None
+        if doc is SKIPPED:
+            raise BadDocumentError(label)
         if doc is not None:
             stored = self._loader.decode(doc, kind, doc_id, label)
             if stored is SKIPPED:
@@ -241,12 +245,12 @@ class Syncer:
             :class:`mongo_persistence.PersistenceWriteError`: The drop is refused.
         """
         try:
-            doc = await self._store.find_one(ref.collection, ref.doc_id)
+            doc = await self._loader.find(ref)
         except ConnectionFailure as exc:
             reason = "lazy mode: this chat was never loaded and MongoDB cannot be read to tell "
             reason += f"whether dropping it would lose stored data ({short_error(exc)})"
         else:
-            if doc is None or doc.get("data") in ({}, None):
+            if doc is None or (doc is not SKIPPED and doc.get("data") in ({}, None)):
                 return
             reason = "lazy mode: this chat was never loaded, so dropping or migrating it would "
             reason += "lose its stored data"
