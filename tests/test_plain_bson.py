@@ -195,7 +195,7 @@ def test_the_data_field_is_cut_out_of_the_documents_bson() -> None:
         data_bson(bson.encode({"_id": 1, "data": [1, 2]}))
 
 
-def _past_year_9999(doc_id: int, *, where: str = "data") -> bytes:
+def _past_year_9999(doc_id: Any, *, where: str = "data") -> bytes:
     """A document a real MongoDB stores (``new Date(8.64e15)`` in mongosh), Python cannot."""
     far = DatetimeMS(8_640_000_000_000_000)
     if where == "data":
@@ -225,10 +225,11 @@ async def test_a_document_python_cannot_decode_fails_alone(
     raised, by name): the other documents load; nothing of its content is shown."""
     await db.chat_data.insert_many([{"_id": -1, "data": {"a": 1}}, {"_id": -2, "data": {}}])
     skipping = make_persistence(on_bad_document="skip")
-    _with_documents(monkeypatch, _past_year_9999(-3), _past_year_9999(-4, where="top"))
+    bad = (_past_year_9999(-3), _past_year_9999(Int64(-5)), _past_year_9999(-4, where="top"))
+    _with_documents(monkeypatch, *bad)
     loaded = await skipping.get_chat_data()
     assert loaded == {-1: {"a": 1}, -2: {}}
-    assert set(skipping.bad_documents) == {"chat_data[-3]"}
+    assert set(skipping.bad_documents) == {"chat_data[-3]", "chat_data[-5]"}
     assert "InvalidBSON" in str(skipping.bad_documents["chat_data[-3]"])
     assert "cannot be decoded" in caplog.text  # the one whose _id cannot be read either
     assert "SECRET" not in caplog.text and "275760" not in caplog.text

@@ -268,9 +268,10 @@ class Loader:
     def _skip_undecodable(self, kind: str, document: bytes, exc: Exception) -> None:
         """A document PyMongo cannot decode (a date past year 9999...) fails alone."""
         doc_id = document_id(document)
-        if type(doc_id) is not int:
+        if not isinstance(doc_id, int) or isinstance(doc_id, bool):
             _LOGGER.warning("Ignoring a %s document that cannot be decoded", kind)
             return
+        doc_id = int(doc_id)  # an Int64 too
         label = EntityRef.of(kind, doc_id).label
         self.skip_bad(kind, doc_id, label, DecodingError(label, "", undecodable(exc)))
 
