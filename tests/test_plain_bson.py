@@ -207,8 +207,8 @@ def _with_documents(monkeypatch: pytest.MonkeyPatch, *extra: bytes) -> None:
     """Eager loads also get these documents' BSON (the local server refuses to store them)."""
     read = MongoStore.iter_bson
 
-    async def iter_bson(store: MongoStore, kind: str) -> AsyncGenerator[bytes, None]:
-        async for batch in read(store, kind):
+    async def iter_bson(store: MongoStore, kind: str, *args: Any) -> AsyncGenerator[bytes, None]:
+        async for batch in read(store, kind, *args):
             yield batch
         yield b"".join(extra)
 

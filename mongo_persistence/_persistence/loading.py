@@ -50,6 +50,9 @@ SKIPPED: Final = object()
 
 _TRACKED_FIELDS: Final = ("attrs", "data_version", "expire_at")
 """The top-level fields beside ``data`` that every write of a document sets (with ``format``)."""
+_READ_FIELDS: Final = {name: 1 for name in ("data", "format", *_TRACKED_FIELDS)}
+"""What the eager load reads of each document (with ``_id``): not ``updated_at`` (a date to
+decode, of no use here) nor other programs' fields."""
 _CURRENT: Final = shared_extra({"format": FORMAT_VERSION})
 """The tracked fields of most documents: one dict for all of them."""
 _EMPTY: Final[dict[str, Any]] = {}
@@ -225,7 +228,8 @@ class Loader:
         # on any error, a real Ctrl-C included.
         with watching_interrupts():
             if as_bson:
-                async with contextlib.aclosing(self._store.iter_bson(kind)) as batches:
+                read = self._store.iter_bson(kind, _READ_FIELDS)
+                async with contextlib.aclosing(read) as batches:
                     async for batch in batches:
                         for document in split_documents(batch):
                             self._load_bson(out, kind, document, options)

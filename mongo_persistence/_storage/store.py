@@ -229,15 +229,20 @@ class MongoStore:
         finally:
             await cursor.close()
 
-    async def iter_bson(self, kind: str) -> AsyncGenerator[bytes, None]:
+    async def iter_bson(
+        self, kind: str, projection: Mapping[str, Any] | None = None
+    ) -> AsyncGenerator[bytes, None]:
         """Streams every document of a collection as BSON, a batch of documents at a time.
 
         Each batch is the documents' BSON one after the other (``find_raw_batches``; see
-        :func:`~mongo_persistence._codec.plain_bson.split_documents`). Only for a collection that
-        :meth:`reads_plainly`. Closing the generator closes the cursor.
+        :func:`~mongo_persistence._codec.plain_bson.split_documents`), with the fields of
+        :paramref:`projection` only. Only for a collection that :meth:`reads_plainly`. Closing
+        the generator closes the cursor.
         """
         await self.ensure_ready()
-        cursor = self.collection(kind).find_raw_batches({}, batch_size=_READ_BATCH)
+        cursor = self.collection(kind).find_raw_batches(
+            {}, projection=dict(projection) if projection else None, batch_size=_READ_BATCH
+        )
         try:
             async for batch in cursor:
                 yield batch
