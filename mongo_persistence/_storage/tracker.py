@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import bson
 
-from mongo_persistence._codec.codec import TAG
+from mongo_persistence._codec.codec import FORMAT_VERSION, TAG
 from mongo_persistence._codec.plain_bson import data_bson, holds_tag
 from mongo_persistence._storage.entry import (
     DELETE,
@@ -103,6 +103,10 @@ class _Encoded:
             return b""
 
 
+_READ: Final = shared_extra({"format": FORMAT_VERSION})
+"""The extra fields of most documents read: a document read as BSON with these and no tag is
+known by its BSON alone (``bytes``: one object less per document for the garbage collector)."""
+
 _ENCODED_MAX: Final = 64 * 1024
 """The largest BSON a document is known by (:class:`_Encoded`); a larger one is fingerprinted per
 key at once (its fingerprints are smaller than its BSON)."""
@@ -138,7 +142,9 @@ class StateTracker:
     __slots__ = ("_fps", "_known", "_values", "_version")
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, Any], Digests | _Encoded | _Partial] = {}
+        # Known whole by per-key fingerprints (Digests), by BSON (_Encoded, or the bytes of a
+        # document read: see _READ), or known in part (_Partial).
+        self._known: dict[tuple[str, Any], Digests | _Encoded | _Partial | bytes] = {}
         # The whole fingerprints of the documents known whole whose entry carried one (bytes
         # only: nothing the garbage collector tracks).
         self._fps: dict[tuple[str, Any], bytes] = {}
@@ -152,7 +158,7 @@ class StateTracker:
     def _put(
         self,
         key: tuple[str, Any],
-        state: Digests | _Encoded | _Partial,
+        state: Digests | _Encoded | _Partial | bytes,
         fp: bytes | None = None,
     ) -> None:
         self._version += 1
@@ -188,7 +194,9 @@ class StateTracker:
         key = (collection, doc_id)
         try:
             if document is not None and len(document) <= _ENCODED_MAX:
-                self._put(key, _Encoded(None, is_tagged(data), extra or {}, document))
+                tagged = is_tagged(data)
+                read = extra is _READ and not tagged
+                self._put(key, document if read else _Encoded(None, tagged, extra or {}, document))
                 return
             raw = bson.encode(data) if document is None else data_bson(document)
             known = _Encoded(raw, is_tagged(data), extra or {})
@@ -215,9 +223,16 @@ class StateTracker:
         state = self._state((collection, doc_id))
         return state[0] if state is not None else None
 
+    def _encoded(self, key: tuple[str, Any]) -> Digests | _Encoded | _Partial | None:
+        """What is known of a document (the bytes of one read become an :class:`_Encoded`)."""
+        known = self._known.get(key)
+        if isinstance(known, bytes):
+            known = self._known[key] = _Encoded(None, False, _READ, known)
+        return known
+
     def _state(self, key: tuple[str, Any]) -> tuple[Digests, bool] | None:
         """(digests, known whole) of a document, or :obj:`None`."""
-        known = self._known.get(key)
+        known = self._encoded(key)
         if isinstance(known, _Partial):
             return known.digests, False
         if isinstance(known, _Encoded):
@@ -235,7 +250,7 @@ class StateTracker:
         key = entry.key
         fp = self._fps.get(key)
         if fp is None:
-            known = self._known.get(key)
+            known = self._encoded(key)
             if not isinstance(known, _Encoded):
                 return False
             fp = self._fps[key] = known.fingerprint(key[1])
