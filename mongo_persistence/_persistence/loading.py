@@ -133,8 +133,9 @@ class Loader:
             return
         # extra fields are tracked under "\x00"-prefixed keys; values of the current shape are of
         # the current format, whether the document says so or not
-        tracked = {k: doc[k] for k in _TRACKED_FIELDS if k in doc}
-        fields: Mapping[str, Any] = {**tracked, "format": FORMAT_VERSION} if tracked else _CURRENT
+        fields: Mapping[str, Any] = _CURRENT
+        if not doc.keys().isdisjoint(_TRACKED_FIELDS):
+            fields = {**{k: doc[k] for k in _TRACKED_FIELDS if k in doc}, "format": FORMAT_VERSION}
         tracker.loaded(kind, doc["_id"], doc.get("data", {}), fields, document=document)
 
     def decode(
