@@ -58,6 +58,17 @@ _CURRENT: Final = shared_extra({"format": FORMAT_VERSION})
 _EMPTY: Final[dict[str, Any]] = {}
 """The ``data`` of a document that has none."""
 
+
+def _int_id(doc_id: Any) -> int | None:
+    """The ``_id`` of a user's or chat's document as the id PTB uses, or :obj:`None`.
+
+    An ``Int64`` is an id too; a bool or any other type is none.
+    """
+    if not isinstance(doc_id, int) or isinstance(doc_id, bool):
+        return None
+    return int(doc_id)
+
+
 Save = Callable[[str, Any, Any, str], Awaitable[None]]
 """Writes one user's, chat's or the bot's data: ``save(kind, doc_id, value, label)``."""
 
@@ -272,11 +283,10 @@ class Loader:
 
     def _skip_undecodable(self, kind: str, document: bytes, exc: Exception) -> None:
         """A document PyMongo cannot decode (a date past year 9999...) fails alone."""
-        doc_id = document_id(document)
-        if not isinstance(doc_id, int) or isinstance(doc_id, bool):
+        doc_id = _int_id(document_id(document))
+        if doc_id is None:
             _LOGGER.warning("Ignoring a %s document that cannot be decoded", kind)
             return
-        doc_id = int(doc_id)  # an Int64 too
         label = EntityRef.of(kind, doc_id).label
         self.skip_bad(kind, doc_id, label, DecodingError(label, "", undecodable(exc)))
 
@@ -289,15 +299,14 @@ class Loader:
         plain: bool = False,
         document: bytes | None = None,
     ) -> None:
-        doc_id = doc["_id"]
-        if not isinstance(doc_id, int) or isinstance(doc_id, bool):
+        key = _int_id(doc["_id"])
+        if key is None:
             _LOGGER.warning(
                 "Ignoring a %s document whose _id is a %s, not an int",
                 kind,
-                type(doc_id).__name__,
+                type(doc["_id"]).__name__,
             )
             return
-        key = int(doc_id)
         # The document serves for this alone: the data shares its dicts and lists (or is its
         # plainly decoded data), and the tracker keeps BSON (encoded before the bot can change
         # anything, or the document's own).
