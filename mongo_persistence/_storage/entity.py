@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 ConversationKey: TypeAlias = tuple[int | str, ...]
 """The key of a conversation: ``(chat_id, user_id)``, or fewer, per the handler's settings."""
@@ -69,8 +69,7 @@ def conversation_id(name: str, key: ConversationKey) -> str:
     return json.dumps([name, *key], separators=(",", ":"), ensure_ascii=False, default=repr)
 
 
-@dataclass(frozen=True, slots=True)
-class EntityRef:
+class EntityRef(NamedTuple):
     """The identity of one stored entity: its collection, its ``_id`` and its label.
 
     Build it with the class methods, never by hand: they are the one place where ids and

@@ -7,7 +7,7 @@ import datetime as dtm
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from mongo_persistence._storage.fingerprints import (
     _SUB,
@@ -33,6 +33,7 @@ __all__ = [
     "entry_digests",
     "entry_keys",
     "is_tagged",
+    "now_utc",
 ]
 
 LAZY: Final[Digests] = {}
@@ -74,7 +75,8 @@ def entry_keys(entry: Entry) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _now() -> dtm.datetime:
+def now_utc() -> dtm.datetime:
+    """The time now, as an aware UTC date (a document's ``updated_at``)."""
     return dtm.datetime.now(dtm.timezone.utc)
 
 
@@ -103,8 +105,7 @@ REPLACE: Final = Plan("replace")
 DELETE: Final = Plan("delete")
 
 
-@dataclass(frozen=True, slots=True)
-class Op:
+class Op(NamedTuple):
     """One operation on the wire: ``"replace"`` (upsert), ``"update"`` (upsert) or ``"delete"``.
 
     Attributes:
@@ -139,8 +140,9 @@ class Entry:
     attempts: int = 0
     abandoned: bool = False
     """Saved to a recovery file by :meth:`MongoStore.flush`: a late outcome changes nothing."""
-    at: dtm.datetime = field(default_factory=_now)
-    """When it was handed over (the journal's "older never overwrites newer" compares it)."""
+    at: float = field(default_factory=time.time)
+    """``time.time()`` when it was handed over (the journal's "older never overwrites newer"
+    compares it, as :attr:`handed_at`)."""
     since: float = field(default_factory=time.monotonic)
     """``time.monotonic()`` when its oldest unsaved change was handed over."""
     raw: bytes | None = None
@@ -162,16 +164,26 @@ class Entry:
         """(collection, _id)."""
         return (self.collection, self.doc_id)
 
+    @property
+    def handed_at(self) -> dtm.datetime:
+        """When it was handed over, as an aware UTC date."""
+        return dtm.datetime.fromtimestamp(self.at, dtm.timezone.utc)
+
     def keys(self) -> tuple[str, ...]:
         """The keys of its fingerprints (:func:`entry_keys`)."""
         return entry_keys(self)
 
-    def replacement(self) -> dict[str, Any]:
-        """The whole document (``field_name=""`` puts the fields of ``data`` at the top level)."""
-        fields = {self.field_name: self.data} if self.field_name else dict(self.data or {})
-        return {"_id": self.doc_id, **fields, **self.extra, "updated_at": _now()}
+    def replacement(self, now: dtm.datetime | None = None) -> dict[str, Any]:
+        """The whole document (``field_name=""`` puts the fields of ``data`` at the top level).
 
-    def set_update(self, keys: Iterable[str], unset: Iterable[str] = ()) -> dict[str, Any]:
+        Its ``updated_at`` is :paramref:`now` (one date for a batch), else the time of the call.
+        """
+        fields = {self.field_name: self.data} if self.field_name else dict(self.data or {})
+        return {"_id": self.doc_id, **fields, **self.extra, "updated_at": now or now_utc()}
+
+    def set_update(
+        self, keys: Iterable[str], unset: Iterable[str] = (), now: dtm.datetime | None = None
+    ) -> dict[str, Any]:
         """The update setting these keys of ``data`` (and unsetting others) on the document."""
         prefix = self.field_name + "."
         data = self.data or {}
@@ -182,7 +194,7 @@ class Entry:
             if k[:1] != EXTRA_PREFIX
         }
         fields.update(self.extra)
-        fields["updated_at"] = _now()
+        fields["updated_at"] = now or now_utc()
         update: dict[str, Any] = {"$set": fields}
         if unset:
             removed = {k[1:] if k[:1] == EXTRA_PREFIX else prefix + k: "" for k in unset}
@@ -192,19 +204,20 @@ class Entry:
                 update["$unset"] = removed
         return update
 
-    def op(self, plan: Plan) -> Op:
-        """The operation that carries out :paramref:`plan`."""
+    def op(self, plan: Plan, now: dtm.datetime | None = None) -> Op:
+        """The operation that carries out :paramref:`plan` (``updated_at``: :paramref:`now`)."""
         where = {"_id": self.doc_id}
         if plan.kind == "delete" or self.data is None:
             return Op("delete", where)
+        now = now or now_utc()
         if plan.kind == "replace":
-            return Op("replace", where, self.replacement())
+            return Op("replace", where, self.replacement(now))
         if plan.by_field:
             data = self.data
-            extra = {**self.extra, "updated_at": _now()}
+            extra = {**self.extra, "updated_at": now}
             pipeline = field_pipeline(data, plan.set_keys, plan.unset_keys, extra)
             return Op("update", where, pipeline)
-        return Op("update", where, self.set_update(plan.set_keys, plan.unset_keys))
+        return Op("update", where, self.set_update(plan.set_keys, plan.unset_keys, now))
 
     def settle(self, error: BaseException | None) -> None:
         """Resolves every caller waiting for this entry (with the error, if any)."""

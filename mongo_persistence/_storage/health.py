@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mongo_persistence._storage.entry import _now
+from mongo_persistence._storage.entry import now_utc
 from mongo_persistence._util.errors import short_error
 from mongo_persistence._util.logs import get_logger
 
@@ -76,7 +76,7 @@ class OutageLog:
         """When the outage started (UTC, wall clock), or :obj:`None`."""
         if self._started is None:
             return None
-        return _now() - dtm.timedelta(seconds=time.monotonic() - self._started)
+        return now_utc() - dtm.timedelta(seconds=time.monotonic() - self._started)
 
     def failed(self, error: BaseException) -> None:
         """Records a failed attempt's error (without any data)."""

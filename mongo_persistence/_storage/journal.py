@@ -55,7 +55,7 @@ def record_line(entry: Entry, plan: Plan, *, database: str | None, namespace: st
         "_id": entry.doc_id,
         "entity": entry.entity,
         "op": op,
-        "at": entry.at,
+        "at": entry.handed_at,
         "document": None if entry.data is None else entry.replacement(),
     }
     if op == "merge" and plan.unset_keys:

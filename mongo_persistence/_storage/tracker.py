@@ -360,16 +360,29 @@ def _diff_plan(entry: Entry, old: Digests, new: Digests) -> Plan:
         return REPLACE  # not a mapping of keys, or its keys changed type (plain <-> int)
     tagged = TAG in new
     set_keys = tuple(k for k, v in new.items() if old.get(k) != v)
-    unset_keys = tuple(k for k in old if k not in new)
+    unset_keys = () if new.keys() >= old.keys() else tuple(k for k in old if k not in new)
+    plan = _DIFFS.get((set_keys, unset_keys, tagged))
+    if plan is not None:
+        return plan
     if not _all_addressable((*set_keys, *unset_keys), tagged):
         # keys a path cannot address: set with $setField (a plain mapping only)
-        return REPLACE if tagged else Plan("diff", set_keys, unset_keys, by_field=True)
-    return Plan("diff", set_keys, unset_keys)
+        plan = REPLACE if tagged else Plan("diff", set_keys, unset_keys, by_field=True)
+    else:
+        plan = Plan("diff", set_keys, unset_keys)
+    if len(_DIFFS) > _PLANS_MAX:
+        _DIFFS.clear()
+    _DIFFS[(set_keys, unset_keys, tagged)] = plan
+    return plan
+
+
+_DIFFS: dict[tuple[tuple[str, ...], tuple[str, ...], bool], Plan] = {}
+"""The diff plans of the key changes seen (a bounded cache: entities of a kind change the same
+keys)."""
+_PLANS_MAX: Final = 4096
 
 
 _MERGES: dict[tuple[str, ...], Plan] = {}
 """The merge plans of the key sets seen (a bounded cache: entities of a kind share their keys)."""
-_MERGES_MAX: Final = 4096
 
 
 def _merge_plan(keys: tuple[str, ...], unset: tuple[str, ...] = ()) -> Plan:
@@ -383,7 +396,7 @@ def _merge_plan(keys: tuple[str, ...], unset: tuple[str, ...] = ()) -> Plan:
     else:
         plan = Plan("merge", keys, unset)
     if not unset:
-        if len(_MERGES) > _MERGES_MAX:
+        if len(_MERGES) > _PLANS_MAX:
             _MERGES.clear()
         _MERGES[keys] = plan
     return plan

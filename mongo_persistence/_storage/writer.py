@@ -16,6 +16,7 @@ from typing import Any
 
 from mongo_persistence._errors import PersistenceWriteError
 from mongo_persistence._storage.attempts import Attempts, is_transient
+from mongo_persistence._storage.entry import now_utc
 from mongo_persistence._storage.health import Health, OutageLog
 from mongo_persistence._storage.kept import KeptJournal
 from mongo_persistence._storage.tracker import Entry, Op, Plan, StateTracker
@@ -199,7 +200,8 @@ class Writer:
 
     async def _send(self, kind: str, items: list[tuple[Entry, Plan]]) -> None:
         """Sends one collection's entries; records each outcome (acknowledged, kept, failed)."""
-        ops = [entry.op(plan) for entry, plan in items]
+        now = now_utc()  # one updated_at for the batch
+        ops = [entry.op(plan, now) for entry, plan in items]
         send = send_bulk if self.bulk else send_each
         errors, upserted = await send(self._attempts, self._collection(kind), ops)
         repairs: list[Entry] = []
