@@ -164,6 +164,8 @@ class Row:
     metric: str = "wall"
     checks: list[tuple[str, bool]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    repeats: bool = False
+    """Its measures are those of the row above it (their details are shown once, there)."""
 
     def baseline(self, label: str) -> Measure | None:
         return next((m for m in self.baselines if m.label == label), None)

@@ -15,14 +15,22 @@ import datetime as dtm
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import bson
 from pymongo import ReplaceOne, UpdateOne
 
 from bench.common import EPOCH, Measure, Row, Settings
 from bench.scenarios import OURS, Contender, Env, contest, human
+from mongo_persistence._codec.codec import Codec
+from mongo_persistence._storage.fingerprints import digest_raw
 
 FLOOR = "floor: PTB's deep copies + gather, one raw bulk_write"
 FLOOR_DIFF = "floor: PTB's deep copies + gather, one raw bulk_write ($set of the 2 keys)"
 FLOOR_IDLE = "floor: PTB's deep copies + gather"
+MAX_BSON_SIZE = 16 * 1024 * 1024
+"""MongoDB's maximum document size."""
+LEAN = "reference: the floor + the codec's check, BSON's size, a per-key diff (nothing else)"
+"""What a persistence with the same codec and diff writes pays at least: no tracker, no plans, no
+retries, no journal, nobody awaiting an answer (not a contender: it would lose data)."""
 
 
 def six_keys(uid: int, rev: int = 0) -> dict[str, Any]:
@@ -87,6 +95,36 @@ async def floor_run(
     await env.db[collection].bulk_write(models, ordered=False)
 
 
+async def lean_run(
+    env: Env, collection: str, data: dict[int, Any], known: dict[int, Any] | None = None
+) -> None:
+    """PTB's part, each value checked and encoded by the codec and BSON (its size), then one raw
+    bulk_write: whole documents, or (``known``: the per-key fingerprints of what was written
+    last, updated) a ``$set`` of the changed keys."""
+    codec = Codec()
+    now = dtm.datetime.now(dtm.timezone.utc)
+    models: list[Any] = []
+
+    class Lean(_Nothing):
+        async def update_user_data(self, user_id: int, data: Any) -> None:
+            encoded = codec.encode(data, bot=None, entity="user_data", copy=False)
+            raw = bson.encode(encoded)
+            if len(raw) > MAX_BSON_SIZE:
+                raise ValueError(user_id)
+            if known is None:
+                document = {"_id": user_id, "data": encoded, "updated_at": now}
+                models.append(ReplaceOne({"_id": user_id}, document, upsert=True))
+                return
+            new, old = digest_raw(raw, False), known.get(user_id, {})
+            known[user_id] = new
+            fields = {f"data.{k}": encoded[k] for k, v in new.items() if old.get(k) != v}
+            fields["updated_at"] = now
+            models.append(UpdateOne({"_id": user_id}, {"$set": fields}, upsert=True))
+
+    await ptb_run(Lean(), data)
+    await env.db[collection].bulk_write(models, ordered=False)
+
+
 def _stored(doc: Any, expected: dict[str, Any]) -> bool:
     """The stored data is the data handed over (the driver returns naive UTC datetimes)."""
     data = dict(doc["data"])
@@ -96,6 +134,13 @@ def _stored(doc: Any, expected: dict[str, Any]) -> bool:
 
 def _row(title: str, measures: dict[str, Measure], base: str, limit: float, ok: bool) -> Row:
     ours = measures.pop(OURS)
+    notes = ["wall times are dominated by the local server (another process)"]
+    lean, floor = measures.get(LEAN), measures[base]
+    if lean is not None and lean.cpu and floor.cpu and ours.cpu:
+        notes.append(
+            f"client CPU: the reference is {lean.cpu / floor.cpu:.2f}x the floor, "
+            f"mongo_persistence {ours.cpu / lean.cpu:.2f}x the reference"
+        )
     return Row(
         title,
         ours,
@@ -105,7 +150,7 @@ def _row(title: str, measures: dict[str, Measure], base: str, limit: float, ok: 
         limit=limit,
         metric="cpu",
         checks=[("stored as handed over", ok)],
-        notes=["wall times are dominated by the local server (another process): see the details"],
+        notes=notes,
     )
 
 
@@ -134,7 +179,11 @@ async def cpu_floor(env: Env, n: int) -> list[Row]:
         return lambda: floor_run(env, f"cpufloornew{n}r{rep}", data)
 
     async def drop_floor(rep: int) -> None:
-        await env.drop(f"cpufloornew{n}r{rep}", f"cpufloorchg{n}")
+        await env.drop(f"cpufloornew{n}r{rep}", f"cpufloorchg{n}", f"cpuleannew{n}r{rep}")
+
+    async def new_lean(rep: int) -> Callable[[], Awaitable[Any]]:
+        data = held(n, 0)
+        return lambda: lean_run(env, f"cpuleannew{n}r{rep}", data)
 
     measures = await contest(
         st,
@@ -143,6 +192,7 @@ async def cpu_floor(env: Env, n: int) -> list[Row]:
         [
             Contender(OURS, new_ours, env.log, new_check),
             Contender(FLOOR, new_floor, after=drop_floor),
+            Contender(LEAN, new_lean),
         ],
     )
     rows.append(_row(f"CPU {human(n)} new users of 6 keys", measures, FLOOR, 1.5, all(checks)))
@@ -153,7 +203,15 @@ async def cpu_floor(env: Env, n: int) -> list[Row]:
     await env.db[f"cpufloorchg{n}"].insert_many(
         [{"_id": uid, "data": value, "updated_at": EPOCH} for uid, value in held(n, 0).items()]
     )
+    lean_known = {uid: digest_raw(bson.encode(value), False) for uid, value in held(n, 0).items()}
+    await env.db[f"cpuleanchg{n}"].insert_many(
+        [{"_id": uid, "data": value, "updated_at": EPOCH} for uid, value in held(n, 0).items()]
+    )
     checks.clear()
+
+    async def changed_lean(rep: int) -> Callable[[], Awaitable[Any]]:
+        data = held(n, rep + 1)
+        return lambda: lean_run(env, f"cpuleanchg{n}", data, lean_known)
 
     async def changed_ours(rep: int) -> Callable[[], Awaitable[Any]]:
         data = held(n, rep + 1)
@@ -174,6 +232,7 @@ async def cpu_floor(env: Env, n: int) -> list[Row]:
         [
             Contender(OURS, changed_ours, env.log, changed_check),
             Contender(FLOOR_DIFF, changed_floor),
+            Contender(LEAN, changed_lean),
         ],
     )
     title = f"CPU {human(n)} users, 2 of 6 keys changed"
@@ -197,5 +256,5 @@ async def cpu_floor(env: Env, n: int) -> list[Row]:
     idle = _row(f"CPU idle run of {human(n)} users", measures, FLOOR_IDLE, 1.3, True)
     idle.checks = [("0 write commands", idle.ours.writes == 0)]
     rows.append(idle)
-    await env.drop(f"cpuchg{n}.user_data", f"cpufloorchg{n}")
+    await env.drop(f"cpuchg{n}.user_data", f"cpufloorchg{n}", f"cpuleanchg{n}")
     return rows

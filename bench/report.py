@@ -140,8 +140,8 @@ def render(
         )
     out += ["", "## Details", ""]
     for row in rows:
-        if row.metric == "cpu":
-            continue  # same measures as the wall-time row above it
+        if row.repeats:
+            continue  # the measures of the row above it
         out += [f"### {row.scenario}", ""]
         if row.metric == "memory":
             out += [

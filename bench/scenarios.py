@@ -901,6 +901,7 @@ async def s4_end_to_end(env: Env) -> list[Row]:
         limit=1.5,
         metric="cpu",
         checks=checks,
+        repeats=True,
     )
     return [wall, cpu]
 
