@@ -100,8 +100,9 @@ class PersistenceContract(BasePersistence[UD, CD, BD]):
             :class:`mongo_persistence.EncodingError`: A value cannot be stored.
             :class:`mongo_persistence.PersistenceWriteError`: MongoDB did not acknowledge it.
         """
-        ref = EntityRef.user(user_id)
-        await self._saver.save(ref.collection, ref.doc_id, data, ref.label)
+        answer = self._saver.save_ref(EntityRef.user(user_id), data)
+        if answer is not None:
+            await answer
 
     async def update_chat_data(self, chat_id: int, data: CD) -> None:
         """Writes the ``chat_data`` of one chat; returns once MongoDB acknowledged it.
@@ -114,8 +115,9 @@ class PersistenceContract(BasePersistence[UD, CD, BD]):
             :class:`mongo_persistence.EncodingError`: A value cannot be stored.
             :class:`mongo_persistence.PersistenceWriteError`: MongoDB did not acknowledge it.
         """
-        ref = EntityRef.chat(chat_id)
-        await self._saver.save(ref.collection, ref.doc_id, data, ref.label)
+        answer = self._saver.save_ref(EntityRef.chat(chat_id), data)
+        if answer is not None:
+            await answer
 
     async def update_bot_data(self, data: BD) -> None:
         """Writes ``bot_data`` (nothing is sent when it did not change).
@@ -123,8 +125,9 @@ class PersistenceContract(BasePersistence[UD, CD, BD]):
         Args:
             data (BD): The bot data.
         """
-        ref = EntityRef.bot()
-        await self._saver.save(ref.collection, ref.doc_id, data, ref.label)
+        answer = self._saver.save_ref(EntityRef.bot(), data)
+        if answer is not None:
+            await answer
 
     async def update_callback_data(self, data: CDCData) -> None:
         """Writes the callback data cache (nothing is sent when it did not change).

@@ -413,7 +413,9 @@ class MongoPersistence(PersistenceContract[UD, CD, BD]):
         return self.bot
 
     async def _save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
-        await self._saver.save(kind, doc_id, value, entity)
+        answer = self._saver.save(kind, doc_id, value, entity)
+        if answer is not None:
+            await answer
 
     # ================================================================ jobs
     async def store_jobs(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:

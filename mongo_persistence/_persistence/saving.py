@@ -8,7 +8,7 @@ them. The encoding itself is the encoded-entity step (:mod:`mongo_persistence._s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import ConnectionFailure
@@ -123,8 +123,24 @@ class Saver:
         if (kind, doc_id) in self._loader.bad:
             raise BadDocumentError(label or EntityRef.of(kind, doc_id).label)
 
-    async def save(self, kind: str, doc_id: Any, value: object, entity: str) -> None:
-        """Encodes and writes one user's, chat's or the bot's data."""
+    def save_ref(self, ref: EntityRef, value: object) -> Awaitable[None] | None:
+        """:meth:`save` of an entity given by its reference (not kept while the caller waits)."""
+        return self.save(ref.collection, ref.doc_id, value, ref.label)
+
+    def save(self, kind: str, doc_id: Any, value: object, entity: str) -> Awaitable[None] | None:
+        """Encodes and hands over one user's, chat's or the bot's data.
+
+        A plain function (no coroutine per entity): what it returns is awaited by the caller.
+
+        Returns:
+            What to await for the write's answer (see
+            :meth:`~mongo_persistence._storage.store.MongoStore.write`), or :obj:`None` when
+            there is nothing to write nor to wait for.
+
+        Raises:
+            :class:`~mongo_persistence.EncodingError`: The value cannot be stored.
+            :class:`~mongo_persistence.BadDocumentError`: Its stored document was skipped.
+        """
         self.check_not_bad(kind, doc_id, entity)
         cls = self._settings.classes[kind]
         if not isinstance(value, cls):
@@ -136,18 +152,17 @@ class Saver:
                 f"it is not a {cls.__qualname__} (context_types)",
             )
         if kind in self._settings.scalar_kinds:
-            await self._save_scalar(kind, doc_id, value, entity)
-        elif self._needs_read_first(kind, doc_id, value):
-            await self._hand_over(EntityRef.of(kind, doc_id), value)
-        else:
-            # Lazy mode, an entity not loaded: its keys are set onto a document never read.
-            partial = self._unloaded(kind, doc_id) and not self._settings.refresh
-            fields = self.document_fields(kind, partial=partial)
-            if type(value) is dict and self._store.unchanged_value((kind, doc_id), value, fields):
-                return  # the plain value last found unchanged: nothing to encode nor to send
-            # The tracker plans what is sent: a document it does not know (lazy mode, an entity
-            # not loaded yet; eager mode, made by another program) gets the bot's keys set onto it.
-            await self._store.write(self.encoder().entity((kind, doc_id), entity, value, fields))
+            return self._save_scalar(kind, doc_id, value, entity)
+        if self._needs_read_first(kind, doc_id, value):
+            return self._hand_over(EntityRef.of(kind, doc_id), value)
+        # Lazy mode, an entity not loaded: its keys are set onto a document never read.
+        partial = self._unloaded(kind, doc_id) and not self._settings.refresh
+        fields = self.document_fields(kind, partial=partial)
+        if type(value) is dict and self._store.unchanged_value((kind, doc_id), value, fields):
+            return None  # the plain value last found unchanged: nothing to encode nor to send
+        # The tracker plans what is sent: a document it does not know (lazy mode, an entity
+        # not loaded yet; eager mode, made by another program) gets the bot's keys set onto it.
+        return self._store.submit(self.encoder().entity((kind, doc_id), entity, value, fields))
 
     def _unloaded(self, kind: str, doc_id: Any) -> bool:
         """Lazy mode, an entity not loaded yet."""

@@ -136,7 +136,9 @@ class Entry:
     extra: dict[str, Any] = field(default_factory=dict)
     diffable: bool = True
     field_name: str = "data"
-    futures: list[asyncio.Future[None]] = field(default_factory=list)
+    waiters: asyncio.Future[None] | list[asyncio.Future[None]] | None = None
+    """The future of each caller waiting for its answer: one (most entries: no list to keep
+    alive while the write goes on), several, or none."""
     attempts: int = 0
     abandoned: bool = False
     """Saved to a recovery file by :meth:`MongoStore.flush`: a late outcome changes nothing."""
@@ -204,31 +206,58 @@ class Entry:
                 update["$unset"] = removed
         return update
 
+    def op_kind(self, plan: Plan) -> str:
+        """The kind of the operation :meth:`op` makes for :paramref:`plan`."""
+        if plan.kind == "delete" or self.data is None:
+            return "delete"
+        return "replace" if plan.kind == "replace" else "update"
+
     def op(self, plan: Plan, now: dtm.datetime | None = None) -> Op:
         """The operation that carries out :paramref:`plan` (``updated_at``: :paramref:`now`)."""
         where = {"_id": self.doc_id}
-        if plan.kind == "delete" or self.data is None:
+        kind, data = self.op_kind(plan), self.data
+        if kind == "delete" or data is None:
             return Op("delete", where)
         now = now or now_utc()
-        if plan.kind == "replace":
+        if kind == "replace":
             return Op("replace", where, self.replacement(now))
         if plan.by_field:
-            data = self.data
             extra = {**self.extra, "updated_at": now}
             pipeline = field_pipeline(data, plan.set_keys, plan.unset_keys, extra)
             return Op("update", where, pipeline)
         return Op("update", where, self.set_update(plan.set_keys, plan.unset_keys, now))
 
+    def waiting(self) -> list[asyncio.Future[None]]:
+        """The futures of the callers waiting for its answer."""
+        waiters = self.waiters
+        if waiters is None:
+            return []
+        return waiters if isinstance(waiters, list) else [waiters]
+
+    def wait_for(self, future: asyncio.Future[None]) -> None:
+        """Adds the future of a caller waiting for its answer."""
+        self._keep([*self.waiting(), future])
+
+    def take_waiters(self, older: Entry) -> None:
+        """Answers the callers waiting for an older entry of the same document too.
+
+        The older entry keeps them: they are answered by whichever is settled first.
+        """
+        self._keep([*older.waiting(), *self.waiting()])
+
+    def _keep(self, waiters: list[asyncio.Future[None]]) -> None:
+        self.waiters = None if not waiters else waiters[0] if len(waiters) == 1 else waiters
+
     def settle(self, error: BaseException | None) -> None:
         """Resolves every caller waiting for this entry (with the error, if any)."""
-        for future in self.futures:
+        waiters, self.waiters = self.waiting(), None
+        for future in waiters:
             if future.done():
                 continue
             if error is None:
                 future.set_result(None)
             else:
                 future.set_exception(error)
-        self.futures.clear()
 
 
 def _literal(value: Any) -> dict[str, Any]:

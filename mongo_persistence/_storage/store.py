@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -278,9 +278,24 @@ class MongoStore:
             :class:`mongo_persistence.PersistenceWriteError`: The write failed and is not kept
                 (e.g. refused by the server), or it cannot be journaled.
         """
+        answer = self.submit(entry)
+        if answer is not None:
+            await answer
+
+    def submit(self, entry: Entry) -> Awaitable[None] | None:
+        """:meth:`write` without a coroutine of its own (one object less per waiting caller).
+
+        Returns:
+            What to await for the answer :meth:`write` waits for, or :obj:`None` when nothing
+            needs writing nor waiting for.
+        """
         ready = self._ready
         if self._closed or ready is None or not ready.done():
-            await self.ensure_ready()  # not set up yet (or closed): once, not per write
+            return self._submit_when_ready(entry)  # not set up yet (or closed)
+        return self.writer.submit(entry)
+
+    async def _submit_when_ready(self, entry: Entry) -> None:
+        await self.ensure_ready()  # once, not per write
         answer = self.writer.submit(entry)
         if answer is not None:
             await answer

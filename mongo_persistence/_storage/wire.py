@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
@@ -51,19 +52,20 @@ def _bulk_errors(exc: BulkWriteError, count: int) -> Outcome:
     return errors, upserted
 
 
-async def send_bulk(attempts: Attempts, collection: Any, ops: list[Op]) -> Outcome:
+async def send_bulk(attempts: Attempts, collection: Any, ops: Iterable[Op]) -> Outcome:
     """One unordered ``bulk_write`` within its deadline."""
     models = [_model(op) for op in ops]
+    count = len(models)
     try:
-        result = await attempts.run(collection.bulk_write(models, ordered=False), size=len(ops))
+        result = await attempts.run(collection.bulk_write(models, ordered=False), size=count)
     except BulkWriteError as exc:
-        return _bulk_errors(exc, len(ops))
+        return _bulk_errors(exc, count)
     except Exception as exc:  # noqa: BLE001 - every entry gets the error
-        return dict.fromkeys(range(len(ops)), exc), set()
+        return dict.fromkeys(range(count), exc), set()
     return {}, set(result.upserted_ids)
 
 
-async def send_each(attempts: Attempts, collection: Any, ops: list[Op]) -> Outcome:
+async def send_each(attempts: Attempts, collection: Any, ops: Iterable[Op]) -> Outcome:
     """One request per document (``bulk_write=False``), each within its deadline."""
     results = await asyncio.gather(
         *(attempts.run(_send_one(collection, op)) for op in ops), return_exceptions=True

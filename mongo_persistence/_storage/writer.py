@@ -19,7 +19,7 @@ from mongo_persistence._storage.attempts import Attempts, is_transient
 from mongo_persistence._storage.entry import now_utc
 from mongo_persistence._storage.health import Health, OutageLog
 from mongo_persistence._storage.kept import KeptJournal
-from mongo_persistence._storage.tracker import Entry, Op, Plan, StateTracker
+from mongo_persistence._storage.tracker import Entry, Plan, StateTracker
 from mongo_persistence._storage.wire import send_bulk, send_each
 from mongo_persistence._util.errors import short_error, without_document
 from mongo_persistence._util.logs import get_logger
@@ -92,10 +92,10 @@ class Writer:
             return None
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        entry.futures.append(future)
+        entry.wait_for(future)
         for older in (self._queue.get(key), self._pending.pop(key, None)):
             if older is not None:
-                entry.futures[:0] = older.futures
+                entry.take_waiters(older)
                 entry.since = min(entry.since, older.since)
         self._queue[key] = entry
         carried = self._carried(loop) if self._pending else None
@@ -175,7 +175,7 @@ class Writer:
         batch = self._queue
         self._queue = {}
         for key, entry in list(self._pending.items()):
-            if retry_all or entry.futures:
+            if retry_all or entry.waiters is not None:
                 batch.setdefault(key, entry)
                 del self._pending[key]
         return batch
@@ -201,7 +201,8 @@ class Writer:
     async def _send(self, kind: str, items: list[tuple[Entry, Plan]]) -> None:
         """Sends one collection's entries; records each outcome (acknowledged, kept, failed)."""
         now = now_utc()  # one updated_at for the batch
-        ops = [entry.op(plan, now) for entry, plan in items]
+        # made one by one as they are sent (none kept while the batch waits for its answer)
+        ops = (entry.op(plan, now) for entry, plan in items)
         send = send_bulk if self.bulk else send_each
         errors, upserted = await send(self._attempts, self._collection(kind), ops)
         repairs: list[Entry] = []
@@ -209,7 +210,7 @@ class Writer:
         for index, (entry, plan) in enumerate(items):
             error = errors.get(index)
             if error is not None:
-                if self._failed(entry, plan, ops[index], error):
+                if self._failed(entry, plan, error):
                     kept.append((entry, plan))
                 continue
             self._resolved(entry)
@@ -223,7 +224,7 @@ class Writer:
             await self._send(kind, [(entry, self.tracker.plan(entry))])
 
     # ------------------------------------------------------------------ outcomes
-    def _failed(self, entry: Entry, plan: Plan, op: Op, error: BaseException) -> bool:
+    def _failed(self, entry: Entry, plan: Plan, error: BaseException) -> bool:
         """Records a failed attempt; tells whether the entry is kept for a retry."""
         self._resolved(entry)
         self.tracker.failed(entry, plan)
@@ -233,15 +234,14 @@ class Writer:
             return False  # flush() saved it already
         if is_transient(error):
             return True
+        kind = entry.op_kind(plan)
         _LOGGER.error(
             "Writing %s failed (%s: %s) and is not retried.",
             entry.entity,
-            op.kind,
+            kind,
             short_error(error),
         )
-        wrapped = PersistenceWriteError(
-            entry.entity, f"{op.kind}: {short_error(error)}", kept=False
-        )
+        wrapped = PersistenceWriteError(entry.entity, f"{kind}: {short_error(error)}", kept=False)
         wrapped.__cause__ = without_document(error)
         entry.settle(wrapped)
         return False
