@@ -95,13 +95,17 @@ async def floor_run(
     await env.db[collection].bulk_write(models, ordered=False)
 
 
+_CODEC = Codec()
+"""The reference's codec (made once, as a persistence makes its own before any run)."""
+
+
 async def lean_run(
     env: Env, collection: str, data: dict[int, Any], known: dict[int, Any] | None = None
 ) -> None:
     """PTB's part, each value checked and encoded by the codec and BSON (its size), then one raw
     bulk_write: whole documents, or (``known``: the per-key fingerprints of what was written
     last, updated) a ``$set`` of the changed keys."""
-    codec = Codec()
+    codec = _CODEC
     now = dtm.datetime.now(dtm.timezone.utc)
     models: list[Any] = []
 

@@ -236,7 +236,13 @@ class Entry:
 
     def wait_for(self, future: asyncio.Future[None]) -> None:
         """Adds the future of a caller waiting for its answer."""
-        self._keep([*self.waiting(), future])
+        waiters = self.waiters
+        if waiters is None:
+            self.waiters = future  # the common case: no list at all
+        elif isinstance(waiters, list):
+            waiters.append(future)  # its own list (:meth:`_keep` makes a new one)
+        else:
+            self.waiters = [waiters, future]
 
     def take_waiters(self, older: Entry) -> None:
         """Answers the callers waiting for an older entry of the same document too.
