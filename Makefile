@@ -62,6 +62,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict bench
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py

@@ -114,6 +114,40 @@ class Sample:
     cpu: float
     writes: int | None = None
     reads: int | None = None
+    gc: float = 0.0
+    """CPU seconds spent in the garbage collector during the run (part of :attr:`cpu`)."""
+    full_gcs: int = 0
+    """Full (oldest generation) collections during the run."""
+
+
+class _Collector:
+    """The time the garbage collector takes while it is watched (``gc.callbacks``).
+
+    A collection runs when the allocations cross its thresholds: a full one (tens of ms with
+    PTB and PyMongo imported) lands in some runs and not in others, which moves a CPU ratio by
+    far more than the code measured. The CPU rows report their CPU without it as well.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        # the process's CPU clock, as the run's own (a part of it, never more)
+        if phase == "start":
+            self._started = time.process_time()
+            return
+        self.seconds += time.process_time() - self._started
+        if info.get("generation") == 2:
+            self.full += 1
+
+    def __enter__(self) -> _Collector:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self)
 
 
 @dataclass
@@ -128,6 +162,10 @@ class Measure:
     reps: int = 0
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    cpu_without_gc: float | None = None
+    """The median of the runs' CPU less their garbage collector's time."""
+    full_gcs: tuple[int, ...] = ()
+    """The full collections of each run."""
 
     @classmethod
     def of(cls, label: str, samples: list[Sample], note: str = "") -> Measure:
@@ -143,6 +181,8 @@ class Measure:
             med([s.reads for s in samples]),
             len(samples),
             note,
+            cpu_without_gc=statistics.median(s.cpu - s.gc for s in samples),
+            full_gcs=tuple(s.full_gcs for s in samples),
         )
 
     @classmethod
@@ -199,14 +239,16 @@ async def timed(run: Callable[[], Awaitable[Any]], log: CommandLog | None = None
     gc.collect()
     if log is not None:
         log.clear()
-    cpu0 = time.process_time()
-    wall0 = time.perf_counter()
-    await run()
-    wall = time.perf_counter() - wall0
-    cpu = time.process_time() - cpu0
-    if log is None:
-        return Sample(wall, cpu)
-    return Sample(wall, cpu, log.total(WRITE_COMMANDS), log.total(READ_COMMANDS))
+    with _Collector() as collector:
+        cpu0 = time.process_time()
+        wall0 = time.perf_counter()
+        await run()
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+    sample = Sample(wall, cpu, gc=collector.seconds, full_gcs=collector.full)
+    if log is not None:
+        sample.writes, sample.reads = log.total(WRITE_COMMANDS), log.total(READ_COMMANDS)
+    return sample
 
 
 def timed_sync(run: Callable[[], Any]) -> Sample:

@@ -55,16 +55,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     elif args.mode == "pickle":
         from telegram.ext import ExtBot, PicklePersistence
 
-        persistence = PicklePersistence(args.pickle)
-        persistence.set_bot(ExtBot("1:x"))
+        pickled: PicklePersistence[Any, Any, Any] = PicklePersistence(args.pickle)
+        pickled.set_bot(ExtBot("1:x"))
         base = rss_kib()
-        loaded = await persistence.get_chat_data()
+        loaded = await pickled.get_chat_data()
     elif args.mode == "mp":
         sys.path.append(args.mp_path)
-        from mongopersistence import MongoPersistence as Theirs
+        from mongopersistence import (  # type: ignore[import-not-found]  # installed by the bench
+            MongoPersistence as Theirs,
+        )
         from motor.motor_asyncio import AsyncIOMotorClient
 
-        motor = AsyncIOMotorClient(args.uri)
+        motor: Any = AsyncIOMotorClient(args.uri)
         await motor.admin.command("ping")
         theirs = Theirs(
             motor,

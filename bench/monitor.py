@@ -14,9 +14,7 @@ Key = tuple[str, "str | None"]
 
 
 def _collection_of(name: str, command: Any) -> str | None:
-    if name == "getMore":
-        return command.get("collection")
-    value = command.get(name)
+    value = command.get("collection" if name == "getMore" else name)
     return value if isinstance(value, str) else None
 
 

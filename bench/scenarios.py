@@ -865,7 +865,7 @@ async def s4_end_to_end(env: Env) -> list[Row]:
             "last_seen": EPOCH,
             "history": [19] * 10,
         }
-        entities = {
+        entities: dict[str, dict[int, Any]] = {
             "user_data": {uid: dict(user) for uid in range(1, st.s4_users + 1)},
             "chat_data": {uid: {"count": 10} for uid in range(1, st.s4_users + 1)},
         }
