@@ -114,40 +114,52 @@ class Sample:
     cpu: float
     writes: int | None = None
     reads: int | None = None
-    gc: float = 0.0
+    gc_cpu: float = 0.0
     """CPU seconds spent in the garbage collector during the run (part of :attr:`cpu`)."""
     full_gcs: int = 0
     """Full (oldest generation) collections during the run."""
 
 
-class _Collector:
-    """The time the garbage collector takes while it is watched (``gc.callbacks``).
+class _Clock:
+    """Times one run: its wall time, this process's CPU, and the garbage collector's share.
 
     A collection runs when the allocations cross its thresholds: a full one (tens of ms with
     PTB and PyMongo imported) lands in some runs and not in others, which moves a CPU ratio by
-    far more than the code measured. The CPU rows report their CPU without it as well.
+    far more than the code measured. The CPU rows report their CPU without it as well. The
+    collector is watched (``gc.callbacks``) only between the two CPU readings, and a collection
+    already under way when watching starts is not counted: its share is never more than the CPU.
     """
 
     def __init__(self) -> None:
-        self.seconds = 0.0
+        self.wall = self.cpu = self.gc_cpu = 0.0
         self.full = 0
-        self._started = 0.0
+        self._wall0 = self._cpu0 = 0.0
+        self._started: float | None = None
 
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        # the process's CPU clock, as the run's own (a part of it, never more)
+    def _watch(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.process_time()
             return
-        self.seconds += time.process_time() - self._started
+        if self._started is None:
+            return  # began before the run
+        self.gc_cpu += time.process_time() - self._started
+        self._started = None
         if info.get("generation") == 2:
             self.full += 1
 
-    def __enter__(self) -> _Collector:
-        gc.callbacks.append(self)
+    def __enter__(self) -> _Clock:
+        self._wall0 = time.perf_counter()
+        self._cpu0 = time.process_time()
+        gc.callbacks.append(self._watch)
         return self
 
     def __exit__(self, *_: object) -> None:
-        gc.callbacks.remove(self)
+        gc.callbacks.remove(self._watch)
+        self.cpu = time.process_time() - self._cpu0
+        self.wall = time.perf_counter() - self._wall0
+
+    def sample(self) -> Sample:
+        return Sample(self.wall, self.cpu, gc_cpu=self.gc_cpu, full_gcs=self.full)
 
 
 @dataclass
@@ -181,7 +193,7 @@ class Measure:
             med([s.reads for s in samples]),
             len(samples),
             note,
-            cpu_without_gc=statistics.median(s.cpu - s.gc for s in samples),
+            cpu_without_gc=statistics.median(s.cpu - s.gc_cpu for s in samples),
             full_gcs=tuple(s.full_gcs for s in samples),
         )
 
@@ -239,24 +251,20 @@ async def timed(run: Callable[[], Awaitable[Any]], log: CommandLog | None = None
     gc.collect()
     if log is not None:
         log.clear()
-    with _Collector() as collector:
-        cpu0 = time.process_time()
-        wall0 = time.perf_counter()
+    with _Clock() as clock:
         await run()
-        wall = time.perf_counter() - wall0
-        cpu = time.process_time() - cpu0
-    sample = Sample(wall, cpu, gc=collector.seconds, full_gcs=collector.full)
+    sample = clock.sample()
     if log is not None:
         sample.writes, sample.reads = log.total(WRITE_COMMANDS), log.total(READ_COMMANDS)
     return sample
 
 
 def timed_sync(run: Callable[[], Any]) -> Sample:
+    """Runs ``run()`` once: :func:`timed` for a plain function."""
     gc.collect()
-    cpu0 = time.process_time()
-    wall0 = time.perf_counter()
-    run()
-    return Sample(time.perf_counter() - wall0, time.process_time() - cpu0)
+    with _Clock() as clock:
+        run()
+    return clock.sample()
 
 
 # =============================================================================== data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from bench.__main__ import SCENARIOS, run_all
@@ -56,3 +57,17 @@ async def test_every_bench_scenario_runs_at_tiny_sizes(mongodb_uri: str, tmp_pat
     )
     assert "## Summary" in text
     assert text.count("\n| S") + text.count("\n| CPU") >= len(rows)
+
+
+def test_the_bench_clock_counts_the_collections_of_the_run_only() -> None:
+    from bench.common import _Clock
+
+    with _Clock() as clock:
+        # a collection under way when the clock started (its start unseen) is not counted
+        clock._watch("stop", {"generation": 2})
+        assert (clock.gc_cpu, clock.full) == (0.0, 0)
+        gc.collect()
+    sample = clock.sample()
+    assert sample.full_gcs == 1
+    assert 0 < sample.gc_cpu <= sample.cpu
+    assert clock._watch not in gc.callbacks
